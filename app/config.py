@@ -49,6 +49,23 @@ class Settings(BaseSettings):
     # --- grounding ----------------------------------------------------------------------
     grounding_default_mode: GroundingMode = "grounded"
 
+    # --- back-pressure on the upstream (owned by the backend) ---------------------------
+    max_concurrent_upstream: int = Field(default=64, ge=1)
+    upstream_queue_timeout_s: float = Field(default=10.0, gt=0)
+
+    # --- access control and limits ------------------------------------------------------
+    api_keys: tuple[SecretStr, ...] = ()  # chat keys; empty: no authentication
+    api_keys_file: Path | None = None  # one key per line, '#' comments
+    admin_api_keys: tuple[SecretStr, ...] = ()  # required for /evaluate when set
+    rate_limit_rpm: int = Field(default=0, ge=0)  # per key; 0: unlimited
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_messages: int = Field(default=256, ge=1)
+    max_chars: int = Field(default=200_000, ge=1)
+    max_tokens_cap: int | None = Field(default=None, ge=1)
+    cors_origins: tuple[str, ...] = ()  # CORS off unless set
+    log_content: bool = False  # never log message content unless enabled
+    log_json: bool = True
+
     # --- evaluation ---------------------------------------------------------------------
     runs_dir: Path = Path("var/runs")
 

@@ -1,8 +1,8 @@
-"""``culturesafe index ...`` and ``culturesafe data ...`` sub-commands."""
+"""``culturesafe index ...`` and ``culturesafe data ...`` sub-commands (composed here)."""
 
 from __future__ import annotations
 
-import typer
+from retrieval.data_cli import data_app
+from retrieval.index_cli import index_app
 
-index_app = typer.Typer(help="Build and inspect the FAISS index of cultural descriptions.")
-data_app = typer.Typer(help="Fetch the public AdaCultureSafe release.")
+__all__ = ["data_app", "index_app"]
