@@ -1,0 +1,129 @@
+"""One OpenAI-compatible endpoint (target or judge): bounded concurrency, retries, and JSON
+schema output with a fallback for servers that refuse it.
+
+Retries with backoff, jitter and ``Retry-After`` on 429/5xx/timeouts are the official
+``openai`` client's own (``max_retries``); this module adds the concurrency bound and the
+one-time detection of ``response_format`` support.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EndpointConfig(BaseModel):
+    """Where and how to call a model. ``api_key`` is never written to a run manifest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str
+    model: str
+    api_key: str = Field(default="none", repr=False, exclude=True)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    timeout_s: float = Field(default=120.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    temperature: float = 0.0
+    top_p: float = 0.9
+    seed: int | None = 0
+    extra_body: dict[str, Any] | None = None
+
+
+class Completion(BaseModel):
+    """The text a model returned, with what it cost."""
+
+    text: str
+    latency_s: float
+    structured: bool  # whether the JSON-schema response_format was in force
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+
+
+class Endpoint:
+    """Sends chat requests to one endpoint, at most ``concurrency`` at a time."""
+
+    def __init__(self, config: EndpointConfig) -> None:
+        self.config = config
+        self.schema_supported: bool | None = None  # unknown until the first schema request
+        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._client = AsyncOpenAI(
+            base_url=config.base_url,
+            api_key=config.api_key,
+            max_retries=config.max_retries,
+            timeout=config.timeout_s,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def check_reachable(self) -> None:
+        """List models once: raises ``openai.APIConnectionError`` when nothing answers
+        (an HTTP error status means the server is there, which is all this checks)."""
+        with contextlib.suppress(openai.APIStatusError):
+            await self._client.with_options(max_retries=0).models.list()
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        schema: dict[str, Any] | None = None,
+        schema_name: str = "answer",
+    ) -> Completion:
+        """One chat completion; with ``schema``, JSON output is requested and, if the server
+        rejects it (400) or refuses, the same request is sent once more without it."""
+        use_schema = schema is not None and self.schema_supported is not False
+        if use_schema and schema is not None:
+            fmt = {"type": "json_schema",
+                   "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+            try:
+                done = await self._send(messages, max_tokens, fmt)
+            except openai.BadRequestError:
+                self.schema_supported = False
+            else:
+                if done.text.strip():
+                    self.schema_supported = True
+                    return done
+        return await self._send(messages, max_tokens, None)
+
+    async def _send(
+        self, messages: list[dict[str, str]], max_tokens: int, fmt: dict[str, Any] | None
+    ) -> Completion:
+        cfg = self.config
+        body: dict[str, Any] = {
+            "model": cfg.model, "messages": messages, "temperature": cfg.temperature,
+            "top_p": cfg.top_p, "max_tokens": max_tokens,
+        }
+        if fmt is not None:
+            body["response_format"] = fmt
+        if cfg.seed is not None:
+            body["seed"] = cfg.seed
+        if cfg.extra_body:
+            body.update(cfg.extra_body)
+        async with self._semaphore:
+            start = time.perf_counter()
+            # The client's documented low-level call: same retries, errors and parsing as
+            # ``chat.completions.create`` without its per-request TypedDict transform, which
+            # costs milliseconds of CPU per request with a JSON schema in the body.
+            resp = await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            latency = time.perf_counter() - start
+        choice = resp.choices[0] if resp.choices else None
+        message = choice.message if choice else None
+        refusal = getattr(message, "refusal", None) if message else None
+        text = (message.content or "") if message else ""
+        return Completion(
+            text=text if not refusal else "",
+            latency_s=latency,
+            structured=fmt is not None,
+            prompt_tokens=resp.usage.prompt_tokens if resp.usage else None,
+            completion_tokens=resp.usage.completion_tokens if resp.usage else None,
+            finish_reason=choice.finish_reason if choice else None,
+        )
