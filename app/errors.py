@@ -1,0 +1,179 @@
+"""The gateway's error types and the one place that maps them to OpenAI-shaped bodies.
+
+Code raises a typed error (``UpstreamTimeout``, ``InvalidRequest``...); the handlers
+registered by ``register_error_handlers`` turn it into a status code and the body
+``{"error": {"message", "type", "param", "code"}}``. Details go to the log; the client
+never sees a traceback or a raw exception string.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.protocol import ErrorInfo, ErrorResponse
+
+log = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway answers on purpose."""
+
+    status_code = 500
+    type = "internal_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or type(self).code
+        self.headers = dict(headers or {})
+
+    def info(self) -> ErrorInfo:
+        return ErrorInfo(message=self.message, type=self.type, param=self.param, code=self.code)
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationFailed(GatewayError):
+    status_code = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    type = "not_found_error"
+
+
+class Overloaded(GatewayError):
+    """Every upstream slot stayed busy for the whole queue timeout (back-pressure)."""
+
+    status_code = 503
+    type = "server_overloaded"
+    code = "upstream_queue_timeout"
+
+
+class ServiceNotReady(GatewayError):
+    status_code = 503
+    type = "service_unavailable"
+    code = "not_ready"
+
+
+class RetrievalFailed(GatewayError):
+    status_code = 503
+    type = "service_unavailable"
+    code = "retrieval_failed"
+
+
+class UpstreamUnavailable(GatewayError):
+    """The model server could not be reached, or broke the protocol (502)."""
+
+    status_code = 502
+    type = "upstream_error"
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(GatewayError):
+    status_code = 504
+    type = "upstream_error"
+    code = "upstream_timeout"
+
+
+class UpstreamStatusError(GatewayError):
+    """The upstream answered with an error status; 4xx pass through with its own body."""
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        type: str = "upstream_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, param=param, code=code, headers=headers)
+        self.status_code = status_code
+        self.type = type
+
+
+def error_response(error: GatewayError) -> JSONResponse:
+    body = ErrorResponse(error=error.info()).model_dump()
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers)
+
+
+def _param(loc: Sequence[int | str]) -> str | None:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    if not parts:
+        return None
+    text = str(parts[0])
+    for part in parts[1:]:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def validation_error(exc: RequestValidationError) -> InvalidRequest:
+    """The first validation problem, with the offending field as ``param``."""
+    errors: Sequence[Any] = exc.errors()
+    if not errors:
+        return InvalidRequest("Invalid request body.")
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return InvalidRequest("The request body is not valid JSON.", code="invalid_json")
+    param = _param(first.get("loc", ()))
+    if param is None:
+        return InvalidRequest(f"Invalid request body: {first.get('msg', 'invalid')}.")
+    return InvalidRequest(
+        f"Invalid value for '{param}': {first.get('msg', 'invalid')}.", param=param
+    )
+
+
+async def _gateway_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    if exc.status_code >= 500:
+        log.warning("request failed: %s %s", type(exc).__name__, exc.message)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(validation_error(exc))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error = GatewayError(str(exc.detail), headers=exc.headers)
+    error.status_code = exc.status_code
+    error.type = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+    return error_response(error)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(GatewayError("The server had an internal error.", code="internal_error"))
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    """Map every error type to its OpenAI-shaped response (the only place that does)."""
+    app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

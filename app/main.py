@@ -1,0 +1,138 @@
+"""``create_app(settings)``: the FastAPI application, its lifespan and error handlers.
+
+The lifespan owns everything long-lived: the embedded model server (when
+``backend=embedded``), the retriever (embedder + FAISS index), and the pooled
+``httpx.AsyncClient`` to the model server. The model server and the retriever start
+concurrently, in worker threads, since both are slow and blocking. Nothing heavy happens
+at import time, and each app has its own metrics registry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+from fastapi import FastAPI
+
+from app.backends.embedded import EmbeddedLlamaServer
+from app.backends.upstream import UpstreamChatModel
+from app.config import Settings
+from app.deps import Services
+from app.errors import register_error_handlers
+from app.grounding import GroundingService
+from app.metrics import Metrics, MetricsMiddleware
+from app.routes import chat, evaluate, health, models
+from app.routes import metrics as metrics_route
+from retrieval.protocols import Retriever
+
+log = logging.getLogger(__name__)
+
+
+def build_retriever(settings: Settings) -> Retriever:
+    """The real retriever over the configured knowledge base (blocking; seconds)."""
+    from retrieval.retriever import build_retriever as build
+
+    retriever: Retriever = build(
+        data_dir=settings.data_dir,
+        index_dir=settings.index_dir,
+        embedder_model=settings.embedder_model,
+        threshold=settings.similarity_threshold,
+        rebuild=settings.rebuild_index,
+        progress=False,
+    )
+    return retriever
+
+
+def _http_client(settings: Settings, base_url: str) -> httpx.AsyncClient:
+    headers = {}
+    if settings.upstream_api_key is not None and settings.backend == "upstream":
+        headers["Authorization"] = f"Bearer {settings.upstream_api_key.get_secret_value()}"
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
+        limits=httpx.Limits(max_connections=settings.max_concurrent_upstream + 8),
+    )
+
+
+def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None) -> Any:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with AsyncExitStack() as stack:
+            base_url, model_name = settings.upstream_base_url, settings.upstream_model
+            built: dict[str, Any] = {"retriever": retriever}
+            server: EmbeddedLlamaServer | None = None
+            if settings.backend == "embedded":
+                server = EmbeddedLlamaServer(
+                    settings.embedded_model_path,
+                    model_name=settings.embedded_model_name,
+                    ctx_size=settings.embedded_ctx_size,
+                    threads=settings.embedded_threads,
+                    parallel=settings.embedded_parallel,
+                )
+                stack.push_async_callback(anyio.to_thread.run_sync, server.stop)
+
+            async def start_server() -> None:
+                if server is not None:
+                    built["base_url"] = await anyio.to_thread.run_sync(
+                        server.start, settings.embedded_startup_timeout_s
+                    )
+                    log.info("embedded model ready in %.1f s", server.startup_s or 0.0)
+
+            async def load_retriever() -> None:
+                if built["retriever"] is None:
+                    built["retriever"] = await anyio.to_thread.run_sync(build_retriever, settings)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(start_server)
+                group.start_soon(load_retriever)
+            if server is not None:
+                base_url, model_name = built["base_url"], settings.embedded_model_name
+            client = await stack.enter_async_context(_http_client(settings, base_url))
+            model = UpstreamChatModel(
+                client,
+                model_name=model_name,
+                retries=settings.upstream_retries,
+                max_concurrent=settings.max_concurrent_upstream,
+                queue_timeout_s=settings.upstream_queue_timeout_s,
+                metrics=metrics,
+            )
+            services = Services(
+                settings=settings,
+                metrics=metrics,
+                model=model,
+                retriever=built["retriever"],
+                grounding=GroundingService(built["retriever"], settings, metrics),
+            )
+            yield {"services": services}
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, *, retriever: Retriever | None = None) -> FastAPI:
+    """Build the gateway.
+
+    Args:
+        settings: the configuration; ``None`` reads ``CULTURESAFE_*`` from the environment.
+        retriever: an already-built retriever to share (tests, several apps in one
+            process); ``None`` builds one from the settings in the lifespan.
+    """
+    settings = settings or Settings()
+    metrics = Metrics()
+    app = FastAPI(
+        title="CultureSafe",
+        summary="An OpenAI-compatible gateway that grounds answers in verified cultural knowledge.",
+        version="0.1.0",
+        lifespan=_lifespan(settings, metrics, retriever),
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    register_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (chat, models, health, metrics_route, evaluate):
+        app.include_router(module.router)
+    return app
