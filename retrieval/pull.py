@@ -148,13 +148,11 @@ def _pull_one(
     part = dest / f"{entry.name}.part"
     url = file_url(base_url, entry)
     task = progress.add_task(entry.name, total=entry.size)
-    resumed = part.is_file() and part.stat().st_size > 0
-    downloaded = 0
+    downloaded = resumed_from = 0
     for attempt in range(retries + 1):
-        if attempt:
-            resumed = True
         try:
-            downloaded += _download(client, progress, task, url, entry, part)
+            received, resumed_from = _download(client, progress, task, url, entry, part)
+            downloaded += received
             break
         except httpx.TransportError as exc:
             if attempt == retries:
@@ -168,7 +166,7 @@ def _pull_one(
         part.unlink()
         raise ChecksumMismatchError(entry.name, entry.sha256, actual)
     os.replace(part, target)
-    return PullResult(entry.name, target, "resumed" if resumed else "downloaded", downloaded)
+    return PullResult(entry.name, target, "resumed" if resumed_from else "downloaded", downloaded)
 
 
 def _download(
@@ -178,8 +176,8 @@ def _download(
     url: str,
     entry: ManifestEntry,
     part: Path,
-) -> int:
-    """Append the rest of the file to ``part``; returns the bytes received."""
+) -> tuple[int, int]:
+    """Append the rest of the file to ``part``; returns (bytes received, offset resumed at)."""
     offset = part.stat().st_size if part.is_file() else 0
     if offset >= entry.size:  # complete (checksum decides) or longer than expected
         if offset > entry.size:
@@ -187,7 +185,7 @@ def _download(
             offset = 0
         else:
             progress.update(task, completed=offset)
-            return 0
+            return 0, offset
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     with client.stream("GET", url, headers=headers) as response:
         if response.status_code == 206 and offset:
@@ -212,4 +210,4 @@ def _download(
             finally:
                 fh.flush()
                 os.fsync(fh.fileno())
-    return received
+    return received, offset
