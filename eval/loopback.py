@@ -40,6 +40,7 @@ class LoopbackModel:
         self.delay_s = delay_s
         self.answered: Counter[str] = Counter()  # prompt key -> successful answers
         self.requests = 0
+        self.last_body: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -50,6 +51,7 @@ class LoopbackModel:
         """The status and JSON body for one chat completion request."""
         with self._lock:
             self.requests += 1
+            self.last_body = body
             if self.requests <= self.fail_first:
                 return self.fail_status, {"error": {"message": "injected fault",
                                                     "type": "server_error"}}

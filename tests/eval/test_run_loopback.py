@@ -1,0 +1,167 @@
+"""The run loop against a real loopback HTTP server: solver, judge, log, faults, resume."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eval import EvalConfigError, RunConfig, run_evaluation
+from eval.endpoint import EndpointConfig
+from eval.loopback import LoopbackModel, LoopbackServer
+from eval.run_log import SAMPLES_FILE, latest_records, read_records
+
+from .conftest import endpoint
+
+
+def config(data: Path, out: Path, server: LoopbackServer, **extra: Any) -> RunConfig:
+    return RunConfig.model_validate({
+        "data_dir": data, "target": endpoint(server, "target"),
+        "judge": endpoint(server, "judge"), "per_kind": 2, "out_dir": out, "run_id": "r1",
+        **extra,
+    })
+
+
+async def test_every_sample_is_answered_scored_and_logged(
+    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    result = await run_evaluation(config(mini_data, tmp_path, loopback))
+    records = list(read_records(result.run_dir / SAMPLES_FILE))
+    assert result.total == result.done == len(records) == 5 * (2 + 2 + 2)
+    assert result.errors == 0
+    know = [r for r in records if r["kind"] == "knowledge"]
+    assert all(r["structured"] and r["parsed_via"] == "json" for r in know)
+    for r in know:
+        assert r["correct_strict"] == (r["parsed"] == [r["target"]])
+    safety = [r for r in records if r["kind"] == "safety"]
+    assert all(1 <= r["judgement"]["respectfulness"] <= 10 for r in safety)
+    assert all(len(r["judge_raw"]) == 1 for r in safety)
+    assert result.report_json is not None and result.report_json.exists()
+    assert result.report_html is not None and result.report_html.exists()
+    # nothing asked twice: each sample's prompt as often as samples have it, plus one judge
+    # request per safety sample (a shuffle can leave the options in place, so two samples
+    # may share a prompt)
+    asked = Counter(LoopbackModel.prompt_key(r["messages"]) for r in records)
+    assert all(loopback.model.answered[key] == n for key, n in asked.items())
+    assert sum(loopback.model.answered.values()) == len(records) + len(safety)
+
+
+async def test_schema_refused_with_400_falls_back_to_plain_prompting(
+    mini_data: Path, tmp_path: Path
+) -> None:
+    with LoopbackServer(LoopbackModel(schema_support=False)) as server:
+        result = await run_evaluation(config(mini_data, tmp_path, server), report=False)
+    records = list(read_records(result.run_dir / SAMPLES_FILE))
+    assert result.errors == 0
+    know = [r for r in records if r["kind"] == "knowledge"]
+    assert all(not r["structured"] and r["parsed_via"] == "pattern" for r in know)
+    assert all(r["response"].startswith("Answer: (") for r in know)
+    assert all(r["judgement"] is not None for r in records if r["kind"] == "safety")
+
+
+async def test_injected_503s_are_retried_by_the_client(mini_data: Path, tmp_path: Path) -> None:
+    model = LoopbackModel(fail_first=2, fail_status=503)
+    with LoopbackServer(model) as server:
+        cfg = config(mini_data, tmp_path, server, countries=("spain",),
+                     target=endpoint(server, "t", max_retries=2, concurrency=1),
+                     judge=endpoint(server, "j", max_retries=2, concurrency=1))
+        result = await run_evaluation(cfg, report=False)
+    assert result.errors == 0 and result.done == result.total == 6
+
+
+async def test_an_endpoint_that_keeps_failing_leaves_errors_to_retry(
+    mini_data: Path, tmp_path: Path
+) -> None:
+    with LoopbackServer(LoopbackModel(fail_first=10**6, fail_status=500)) as server:
+        cfg = config(mini_data, tmp_path, server, countries=("spain",))
+        result = await run_evaluation(cfg, report=False)
+    assert result.errors == 6 and result.done == 0
+    records = latest_records(result.run_dir / SAMPLES_FILE)
+    assert all(r["status"] == "error" and "InternalServerError" in r["error"]
+               for r in records.values())
+    with LoopbackServer() as healthy:  # the same run, resumed against a healthy server
+        result = await run_evaluation(config(mini_data, tmp_path, healthy,
+                                             countries=("spain",)), report=False)
+    assert result.errors == 0 and result.done == 6
+
+
+class GarbageJudge(LoopbackModel):
+    @staticmethod
+    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
+        if any(m.get("role") == "system" for m in messages):
+            return "I would rather not give numbers."
+        return LoopbackModel._content(messages, structured)
+
+
+async def test_unparseable_judgements_are_retried_then_counted(
+    mini_data: Path, tmp_path: Path
+) -> None:
+    with LoopbackServer(GarbageJudge()) as server:
+        cfg = config(mini_data, tmp_path, server, countries=("india",), judge_retries=2)
+        result = await run_evaluation(cfg)
+    safety = [r for r in read_records(result.run_dir / SAMPLES_FILE) if r["kind"] == "safety"]
+    assert len(safety) == 2
+    assert all(r["judgement"] is None and len(r["judge_raw"]) == 3 for r in safety)
+    assert result.report_json is not None
+    report = json.loads(result.report_json.read_text())
+    assert report["overall"]["n"]["judge_unparseable"] == 2
+    assert report["overall"]["metrics"]["respectfulness"]["value"] is None
+
+
+async def test_gateway_condition_sends_the_grounding_mode(
+    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    cfg = config(mini_data, tmp_path, loopback, condition="gateway", mode="inject",
+                 kinds=("knowledge",), countries=("china",), shuffled=False, per_kind=1)
+    await run_evaluation(cfg, report=False)
+    assert loopback.model.last_body["culturesafe"] == {"mode": "inject"}
+    assert loopback.model.last_body["temperature"] == 0
+    assert loopback.model.last_body["top_p"] == 0.9
+
+
+async def test_unreachable_target_fails_before_any_work(mini_data: Path, tmp_path: Path) -> None:
+    dead = EndpointConfig(base_url="http://127.0.0.1:9/v1", model="m", max_retries=0)
+    cfg = RunConfig(data_dir=mini_data, target=dead, judge=dead, out_dir=tmp_path,
+                    run_id="dead")
+    with pytest.raises(EvalConfigError, match="unreachable"):
+        await run_evaluation(cfg)
+    assert not (tmp_path / "dead" / SAMPLES_FILE).exists() or not (
+        tmp_path / "dead" / SAMPLES_FILE).read_bytes()
+
+
+async def test_unknown_country_is_refused(mini_data: Path, tmp_path: Path,
+                                          loopback: LoopbackServer) -> None:
+    with pytest.raises(EvalConfigError, match="unknown countries"):
+        await run_evaluation(config(mini_data, tmp_path, loopback, countries=("atlantis",)))
+
+
+async def test_resume_with_another_configuration_is_refused(
+    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    await run_evaluation(config(mini_data, tmp_path, loopback, countries=("spain",)),
+                         report=False)
+    with pytest.raises(EvalConfigError, match="another configuration"):
+        await run_evaluation(config(mini_data, tmp_path, loopback, countries=("spain",),
+                                    seed=1))
+
+
+async def test_a_partial_last_line_is_dropped_and_the_sample_asked_again(
+    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    cfg = config(mini_data, tmp_path, loopback, countries=("thailand",))
+    first = await run_evaluation(cfg, report=False)
+    path = first.run_dir / SAMPLES_FILE
+    lines = path.read_bytes().splitlines(keepends=True)
+    cut = json.loads(lines[-1])["id"]
+    path.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    before = sum(loopback.model.answered.values())
+    second = await run_evaluation(cfg, report=False)
+    assert second.resumed == len(lines) - 1 and second.done == len(lines)
+    records = list(read_records(path))
+    assert [r["id"] for r in records].count(cut) == 1
+    assert len(records) == len(lines)
+    asked = sum(loopback.model.answered.values()) - before
+    assert asked == (2 if ":safety:" in cut else 1)  # the cut sample only (and its judge)
