@@ -27,14 +27,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from eval.cli_output import print_comparison, print_summary
 from eval.config import EvalError, RunConfig
 from eval.endpoint import EndpointConfig
-from eval.report import REPORT_JSON, load_run, write_report
 from eval.run_log import MANIFEST_FILE
 from eval.runner import RunResult, run_evaluation
 from eval.solver import CONDITIONS
-from eval.stats import paired_compare
 
 EmbeddedLauncher = Callable[[], AbstractContextManager[str]]
 EMBEDDED_MODEL = "embedded"
@@ -136,6 +133,8 @@ def run(
     console.print(f"run [bold]{result.run_id}[/bold]: {result.done}/{result.total} done, "
                   f"{result.errors} errors, {result.resumed} resumed; {result.run_dir}")
     if result.report_json:
+        from eval.cli_output import print_summary
+
         print_summary(json.loads(result.report_json.read_text(encoding="utf-8")))
     if result.errors:
         raise typer.Exit(code=1)
@@ -185,6 +184,9 @@ def report(
     ] = None,
 ) -> None:
     """(Re)write report.json and report.html of a run and print its summary."""
+    from eval.cli_output import print_comparison, print_summary
+    from eval.report import write_report
+
     json_path, html_path = write_report(run_dir, compare_with=compare or None)
     data = json.loads(json_path.read_text(encoding="utf-8"))
     print_summary(data)
@@ -200,6 +202,10 @@ def compare_runs(
 ) -> None:
     """Paired comparison B minus A on the items both runs finished (bootstrap 95% CIs);
     rewrites B's report with the comparison included."""
+    from eval.cli_output import print_comparison
+    from eval.report import REPORT_JSON, load_run, write_report
+    from eval.stats import paired_compare
+
     (_, records_a), (_, records_b) = load_run(run_a), load_run(run_b)
     result = paired_compare(records_a, records_b)
     print_comparison({"a": run_a.name, "b": run_b.name, **result})

@@ -11,6 +11,9 @@ from eval import plots
 SHOWN = ["knowledge_accuracy", "knowledge_accuracy_lenient", "shuffled_accuracy",
          "majority_baseline", "unparseable_rate", "respectfulness", "awareness",
          "respectfulness_100", "awareness_100", "f1"]
+# One scale (0-100) in the comparison plot, so the bars are comparable.
+PLOTTED_DIFFS = ["knowledge_accuracy", "shuffled_accuracy", "unparseable_rate",
+                 "respectfulness_100", "awareness_100", "f1"]
 LABELS = {
     "knowledge_accuracy": "Knowledge accuracy, strict (%)",
     "knowledge_accuracy_lenient": "Knowledge accuracy, lenient: upstream substring rule (%)",
@@ -38,7 +41,7 @@ def render_html(report: dict[str, Any]) -> str:
     figures = {
         "countries": plots.country_bars(report["per_country"]),
         "scatter": plots.scatter(report["descriptions"], report["correlation"]["overall"]),
-        "comparisons": [plots.comparison_bars(c, SHOWN) for c in report["comparisons"]],
+        "comparisons": [plots.comparison_bars(c, PLOTTED_DIFFS) for c in report["comparisons"]],
     }
     return env.get_template("report.html.j2").render(
         r=report, figures=figures, shown=SHOWN, labels=LABELS

@@ -11,7 +11,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from eval.metrics import METRICS, DescriptionTable, Index, build_table, compute, counts
 
@@ -66,6 +65,8 @@ def correlation(table: DescriptionTable, idx: Index) -> dict[str, Any]:
     elif np.ptp(acc) == 0 or np.ptp(res) == 0:
         out["reason"] = "one of the two scores is constant"
     else:
+        from scipy import stats  # slow to import: only when a correlation is computed
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # small-n accuracy notes from scipy
             s = stats.spearmanr(acc, res)
