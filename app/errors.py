@@ -120,8 +120,17 @@ def error_response(error: GatewayError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
 
+_UNION_TAGS = ("str", "int", "float", "bool", "dict", "list", "none")
+
+
 def _param(loc: Sequence[int | str]) -> str | None:
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    # Drop the request section and pydantic's union-branch tags ("str", "list[...]").
+    parts = [
+        p
+        for p in loc
+        if p not in ("body", "query", "path", "header", *_UNION_TAGS)
+        and not (isinstance(p, str) and ("[" in p or "-" in p))
+    ]
     if not parts:
         return None
     text = str(parts[0])

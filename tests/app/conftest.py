@@ -63,10 +63,7 @@ def serve(app: Any) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     """The real retriever over the starter knowledge base (built once per session)."""
-    try:
-        from retrieval.retriever import build_retriever
-    except ImportError:  # TEMPORARY until retrieval.retriever lands
-        return _interim_retriever()
+    from retrieval.retriever import build_retriever
 
     built: Retriever = build_retriever(
         data_dir=None,
@@ -75,38 +72,6 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
         threshold=Settings().similarity_threshold,
     )
     return built
-
-
-def _interim_retriever() -> Retriever:
-    import numpy as np
-
-    from retrieval.embedder import SentenceTransformerEmbedder
-    from retrieval.index import build_index
-    from retrieval.knowledge_base import load_knowledge_base
-    from retrieval.models import Passage
-
-    kb = load_knowledge_base(None)
-    embedder = SentenceTransformerEmbedder()
-    index = build_index(kb.descriptions, embedder)
-    threshold = Settings().similarity_threshold
-
-    class Interim:
-        def search(self, query: str, k: int, location: str | None = None) -> list[Passage]:
-            scores, rows = index.search(embedder.encode([query]), 50)
-            best: dict[int, float] = {}
-            for score, row in zip(scores[0], rows[0], strict=True):
-                if row >= 0:
-                    pos = int(index.rows[row])
-                    best[pos] = max(best.get(pos, -1.0), float(score))
-            out = []
-            for pos, score in sorted(best.items(), key=lambda x: -x[1]):
-                p = index.passages[pos]
-                if score >= threshold and (location is None or p.location == location):
-                    out.append(Passage(**p.model_dump(), score=score))
-            return out[:k]
-
-    _ = np
-    return Interim()
 
 
 # --- the fake upstream ----------------------------------------------------------------
