@@ -25,6 +25,7 @@ from app.deps import Services
 from app.errors import register_error_handlers
 from app.grounding import GroundingService
 from app.metrics import Metrics, MetricsMiddleware
+from app.middleware import add_protective_middleware
 from app.routes import chat, evaluate, health, models
 from app.routes import metrics as metrics_route
 from retrieval.protocols import Retriever
@@ -133,6 +134,8 @@ def create_app(settings: Settings | None = None, *, retriever: Retriever | None 
     app.state.metrics = metrics
     register_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outside the metrics: request id, CORS, API keys and limits (see app/middleware.py).
+    add_protective_middleware(app, settings)
     for module in (chat, models, health, metrics_route, evaluate):
         app.include_router(module.router)
     return app

@@ -61,6 +61,36 @@ def load_compose(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return interpolated
 
 
+def parse_dockerfile(path: Path) -> list[tuple[int, str, str]]:
+    """(stage number, KEYWORD, arguments) per instruction; continuations joined, comments
+    dropped (enough for this project's Dockerfile; no heredocs, no escape directive)."""
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    stage = -1
+    result = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        if keyword.upper() == "FROM":
+            stage += 1
+        result.append((stage, keyword.upper(), args.strip()))
+    return result
+
+
+@pytest.fixture(scope="session")
+def instructions() -> list[tuple[int, str, str]]:
+    """The Dockerfile's instructions, as ``parse_dockerfile`` reads them."""
+    return parse_dockerfile(REPO_ROOT / "Dockerfile")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -17,6 +17,7 @@ import pytest
 from app.config import Settings
 
 IMAGE_ONLY_VARIABLES = {"CULTURESAFE_WORKERS"}
+Instructions = list[tuple[int, str, str]]
 
 
 def _hadolint() -> str:
@@ -30,36 +31,7 @@ def _hadolint() -> str:
     return on_path
 
 
-def _instructions(path: Path) -> list[tuple[int, str, str]]:
-    """(stage number, KEYWORD, arguments) per instruction, continuations joined."""
-    logical: list[str] = []
-    pending = ""
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    stage = -1
-    result = []
-    for line in logical:
-        keyword, _, args = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            stage += 1
-        result.append((stage, keyword, args.strip()))
-    return result
-
-
-@pytest.fixture(scope="module")
-def instructions(repo_root: Path) -> list[tuple[int, str, str]]:
-    return _instructions(repo_root / "Dockerfile")
-
-
-def _stage(instructions: list[tuple[int, str, str]], stage: int) -> list[tuple[str, str]]:
+def _stage(instructions: Instructions, stage: int) -> list[tuple[str, str]]:
     last = max(s for s, _, _ in instructions)
     wanted = last if stage == -1 else stage
     return [(k, a) for s, k, a in instructions if s == wanted]
@@ -86,7 +58,7 @@ def test_every_ignored_hadolint_rule_is_explained(repo_root: Path) -> None:
             assert "#" in line, f"ignored rule without a reason: {line.strip()}"
 
 
-def test_multi_stage_on_python_311_slim(instructions: list[tuple[int, str, str]]) -> None:
+def test_multi_stage_on_python_311_slim(instructions: Instructions) -> None:
     args = [a for _, k, a in instructions if k == "ARG" and a.startswith("PYTHON_IMAGE=")]
     assert args and args[0].startswith("PYTHON_IMAGE=python:3.11-slim")
     froms = [a for _, k, a in instructions if k == "FROM"]
@@ -95,7 +67,7 @@ def test_multi_stage_on_python_311_slim(instructions: list[tuple[int, str, str]]
 
 
 def test_builder_runs_the_install_script_and_builds_the_index(
-    instructions: list[tuple[int, str, str]],
+    instructions: Instructions,
 ) -> None:
     runs = " ".join(a for k, a in _stage(instructions, 0) if k == "RUN")
     assert "scripts/docker_install.sh" in runs
@@ -104,7 +76,7 @@ def test_builder_runs_the_install_script_and_builds_the_index(
 
 
 def test_final_stage_is_lean_non_root_and_health_checked(
-    instructions: list[tuple[int, str, str]],
+    instructions: Instructions,
 ) -> None:
     final = _stage(instructions, -1)
     keywords = [k for k, _ in final]
@@ -123,7 +95,7 @@ def test_final_stage_is_lean_non_root_and_health_checked(
 
 
 def test_environment_points_state_at_the_volume_and_names_real_settings(
-    instructions: list[tuple[int, str, str]],
+    instructions: Instructions,
 ) -> None:
     env: dict[str, str] = {}
     for key, args in _stage(instructions, -1):
