@@ -85,6 +85,17 @@ def build_report(
     return report
 
 
+def current_metrics(run_dir: Path) -> dict[str, float | None]:
+    """Point values of every metric over the samples finished so far (no CIs: cheap)."""
+    import math
+
+    from eval.metrics import compute
+
+    table = build_table(latest_records(run_dir / SAMPLES_FILE).values())
+    values = compute(table, table.rows())
+    return {k: None if math.isnan(float(v)) else round(float(v), 4) for k, v in values.items()}
+
+
 def write_report(run_dir: Path, compare_with: list[Path] | None = None) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into the run directory."""
     from eval.report_html import render_html

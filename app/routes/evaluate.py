@@ -1,7 +1,173 @@
-"""POST /evaluate (placeholder until the evaluation module lands)."""
+"""``POST /evaluate`` (start an evaluation job), ``GET /evaluate/{id}`` (status, progress,
+metrics so far) and ``GET /evaluate/{id}/report`` (the HTML report).
+
+Jobs run in this process as asyncio tasks writing to ``Settings.runs_dir/<id>``; this
+router's lifespan resumes unfinished ones on start and cancels running ones on shutdown
+(their finished samples are on disk). By default the target is this gateway itself (in a
+grounding mode) and the judge is the same model with grounding off.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.config import GroundingMode, Settings
+from app.deps import SettingsDep
+from app.errors import InvalidRequest, NotFound
+from app.protocol import ErrorResponse
+from eval.config import EvalConfigError, RunConfig
+from eval.endpoint import EndpointConfig
+from eval.jobs import JobManager
+from eval.report import REPORT_JSON
+from eval.run_log import RUN_ID_PATTERN, valid_run_id
+from eval.samples import Kind
+
+DEFAULT_EVAL_DATA = Path("../shared/data/adaculturesafe")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
+}
+
+
+def _both_kinds() -> list[Kind]:
+    return ["knowledge", "safety"]
+
+
+class EvaluateRequest(BaseModel):
+    """An evaluation to run. Omitted URLs mean this gateway (target) and its model with
+    grounding off (judge)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target_url: str | None = Field(default=None, pattern=r"^https?://")
+    target_model: str | None = None
+    target_api_key: str | None = Field(default=None, repr=False)
+    judge_url: str | None = Field(default=None, pattern=r"^https?://")
+    judge_model: str | None = None
+    judge_api_key: str | None = Field(default=None, repr=False)
+    condition: Literal["plain", "elicit", "inject-gold", "gateway"] = "gateway"
+    mode: GroundingMode = "grounded"
+    per_kind: int = Field(default=10, ge=1, le=100_000)
+    countries: list[str] = Field(default_factory=list, max_length=64)
+    kinds: list[Kind] = Field(default_factory=_both_kinds, min_length=1)
+    shuffled: bool = True
+    seed: int = 0
+    run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
+    concurrency: int = Field(default=4, ge=1, le=256)
+    judge_concurrency: int = Field(default=4, ge=1, le=256)
+
+
+class EvaluateAccepted(BaseModel):
+    id: str
+    status: str
+    total: int
+    status_url: str
+    report_url: str
+
+
+class EvaluateStatus(BaseModel):
+    id: str
+    status: str
+    done: int
+    total: int
+    error: str | None = None
+    metrics: dict[str, float | None]
+    report_ready: bool
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    settings: Settings = app.state.settings
+    manager = JobManager(settings.runs_dir)
+    await manager.resume_unfinished()
+    try:
+        yield {"eval_jobs": manager}
+    finally:
+        await manager.shutdown()
+
+
+router = APIRouter(tags=["evaluate"], lifespan=_lifespan)
+
+
+def _jobs(request: Request) -> JobManager:
+    manager = getattr(request.state, "eval_jobs", None)
+    if not isinstance(manager, JobManager):
+        raise RuntimeError("the evaluate router's lifespan did not run")
+    return manager
+
+
+def _run_config(body: EvaluateRequest, settings: Settings, own_url: str) -> RunConfig:
+    own_key = settings.api_keys[0].get_secret_value() if settings.api_keys else "none"
+    model = settings.upstream_model if settings.backend == "upstream" else None
+    model = model or settings.embedded_model_name
+    target = EndpointConfig(
+        base_url=body.target_url or own_url, model=body.target_model or model,
+        api_key=body.target_api_key or (own_key if body.target_url is None else "none"),
+        concurrency=body.concurrency)
+    judge = EndpointConfig(
+        base_url=body.judge_url or own_url, model=body.judge_model or model,
+        api_key=body.judge_api_key or (own_key if body.judge_url is None else "none"),
+        concurrency=body.judge_concurrency,
+        extra_body=None if body.judge_url else {"culturesafe": {"mode": "off"}})
+    data_dir = getattr(settings, "eval_data_dir", None) or settings.data_dir or DEFAULT_EVAL_DATA
+    return RunConfig(
+        data_dir=data_dir, target=target, judge=judge, condition=body.condition,
+        mode=body.mode, per_kind=body.per_kind, countries=tuple(body.countries),
+        kinds=tuple(body.kinds), shuffled=body.shuffled, seed=body.seed,
+        run_id=body.run_id, out_dir=settings.runs_dir)
+
+
+def _checked_id(run_id: str) -> str:
+    if not valid_run_id(run_id):
+        raise InvalidRequest(f"Invalid run id {run_id[:80]!r}.", param="run_id")
+    return run_id
+
+
+@router.post("/evaluate", status_code=202, response_model=EvaluateAccepted, responses=ERRORS)
+async def start_evaluation(
+    body: EvaluateRequest, request: Request, settings: SettingsDep
+) -> EvaluateAccepted:
+    """Start an evaluation job in the background; poll ``status_url``."""
+    own_url = str(request.base_url).rstrip("/") + "/v1"
+    try:
+        job = await _jobs(request).submit(_run_config(body, settings, own_url))
+    except EvalConfigError as exc:
+        raise InvalidRequest(str(exc), param=exc.param) from exc
+    return EvaluateAccepted(id=job.run_id, status=job.status, total=job.total,
+                            status_url=f"/evaluate/{job.run_id}",
+                            report_url=f"/evaluate/{job.run_id}/report")
+
+
+@router.get("/evaluate/{run_id}", response_model=EvaluateStatus,
+            responses={**ERRORS, 404: {"model": ErrorResponse}})
+async def evaluation_status(run_id: str, request: Request) -> EvaluateStatus:
+    """Status, progress and the metrics over the samples finished so far."""
+    state = _jobs(request).status(_checked_id(run_id))
+    if state is None:
+        raise NotFound(f"No evaluation {run_id!r}.", param="run_id")
+    return EvaluateStatus.model_validate(state)
+
+
+@router.get("/evaluate/{run_id}/report", response_class=HTMLResponse,
+            responses={**ERRORS, 404: {"model": ErrorResponse}})
+async def evaluation_report(run_id: str, request: Request) -> FileResponse:
+    """The self-contained HTML report (once the run has finished)."""
+    path = _jobs(request).report_path(_checked_id(run_id))
+    if path is None:
+        raise NotFound(f"No report for {run_id!r} yet.", param="run_id")
+    return FileResponse(path, media_type="text/html")
+
+
+@router.get("/evaluate/{run_id}/report.json", responses={**ERRORS, 404: {"model": ErrorResponse}})
+async def evaluation_report_json(run_id: str, request: Request) -> FileResponse:
+    """Every metric of the report, with n and CIs, as JSON."""
+    path = _jobs(request).report_path(_checked_id(run_id), REPORT_JSON)
+    if path is None:
+        raise NotFound(f"No report for {run_id!r} yet.", param="run_id")
+    return FileResponse(path, media_type="application/json")
