@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import typer
 
 from eval.cli import app as eval_app
+from eval.cli import set_embedded_launcher
 from retrieval.cli import data_app, index_app
+
+
+def _embedded_launcher() -> AbstractContextManager[str]:
+    """The embedded model as configured, for ``culturesafe eval`` (which cannot import app/)."""
+    from app.backends.embedded import EmbeddedLlamaServer
+    from app.config import Settings
+
+    s = Settings()
+    return EmbeddedLlamaServer(
+        s.embedded_model_path, model_name=s.embedded_model_name, ctx_size=s.embedded_ctx_size,
+        threads=s.embedded_threads, parallel=s.embedded_parallel,
+    )
+
+
+set_embedded_launcher(_embedded_launcher)
 
 cli = typer.Typer(help="CultureSafe: a culturally-grounded OpenAI-compatible LLM gateway.")
 cli.add_typer(index_app, name="index")
