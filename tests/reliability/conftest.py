@@ -1,0 +1,155 @@
+"""Fixtures of the reliability suite: real servers on loopback, shared per session.
+
+* ``Served``/``serve(app)``: the gateway under a real uvicorn on a free 127.0.0.1 port, in
+  a thread of this process, with its event loop exposed so a test can count its tasks.
+* ``fault_server``: the fault-injecting upstream (``fault_server.py``), one per session.
+* ``retriever``: the real retriever (embedder + FAISS) over the starter knowledge base.
+* ``open_fds()`` / ``settle_fds()``: file descriptors of this process (``/proc/self/fd``),
+  which holds the gateway, the fault server and the client: a leaked socket shows here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from app.config import Settings
+from app.main import create_app
+from retrieval.protocols import Retriever
+
+from .fault_server import FaultServer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@dataclass
+class Served:
+    url: str
+    loop: asyncio.AbstractEventLoop
+
+    def task_count(self) -> int:
+        """Tasks alive on the gateway's event loop (besides the one counting)."""
+
+        async def count() -> int:
+            return len(asyncio.all_tasks()) - 1
+
+        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(10)
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[Served]:
+    """Run ``app`` under uvicorn on a free loopback port, in a thread of this process."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5, backlog=2048)
+    server = uvicorn.Server(config)
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def run() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve(sockets=[sock])
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 180
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("uvicorn did not start (see the log above)")
+        time.sleep(0.02)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", loops[0])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def gateway_settings(base_url: str, **overrides: Any) -> Settings:
+    """Settings of a gateway in front of ``base_url`` (short timeouts, grounding off)."""
+    values: dict[str, Any] = {
+        "backend": "upstream", "upstream_base_url": base_url, "upstream_model": None,
+        "read_timeout_s": 1.0, "connect_timeout_s": 1.0, "upstream_retries": 2,
+        "grounding_default_mode": "off", "index_dir": Path("unused"), "log_json": False,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="session")
+def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+    """The real retriever over the starter knowledge base (built once per session)."""
+    from retrieval.retriever import build_retriever
+
+    built: Retriever = build_retriever(
+        data_dir=None, index_dir=tmp_path_factory.mktemp("index"), embedder_model=None,
+        threshold=Settings().similarity_threshold,
+    )
+    return built
+
+
+@pytest.fixture(scope="session")
+def fault_server() -> Iterator[FaultServer]:
+    with FaultServer(delay_s=3.0) as server:
+        yield server
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def settle_fds(baseline: int, wait_s: float = 10.0) -> int:
+    """The fd count once it is back at ``baseline`` or below (or after ``wait_s``):
+    sockets closed by a peer are released a moment later, on another thread's loop."""
+    deadline = time.monotonic() + wait_s
+    count = open_fds()
+    while count > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+        count = open_fds()
+    return count
+
+
+def settle_tasks(served: Served, baseline: int, wait_s: float = 10.0) -> int:
+    deadline = time.monotonic() + wait_s
+    count = served.task_count()
+    while count > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+        count = served.task_count()
+    return count
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text exposition (0.0 when absent)."""
+    for line in text.splitlines():
+        match = re.match(r"^([a-zA-Z_:]+)(?:\{(.*)\})? (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(3))
+    return 0.0
+
+
+def assert_openai_error(body: Any) -> dict[str, Any]:
+    """``body`` is ``{"error": {"message", "type", "param", "code"}}``; returns the error."""
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}, error
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str) and error["type"]
+    assert "Traceback" not in error["message"]
+    return dict(error)
