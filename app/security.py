@@ -53,6 +53,15 @@ def read_keys_file(path: Path) -> tuple[str, ...]:
     return keys
 
 
+def chat_keys(settings: Settings) -> tuple[str, ...]:
+    """Every chat key: ``api_keys`` then the keys file's (for code that calls the gateway
+    itself, such as evaluation jobs)."""
+    keys = tuple(k.get_secret_value() for k in settings.api_keys)
+    if settings.api_keys_file is not None:
+        keys += read_keys_file(settings.api_keys_file)
+    return keys
+
+
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
@@ -66,9 +75,7 @@ class KeyRing:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
-        chat = [k.get_secret_value() for k in settings.api_keys]
-        if settings.api_keys_file is not None:
-            chat.extend(read_keys_file(settings.api_keys_file))
+        chat = list(chat_keys(settings))
         admin = [k.get_secret_value() for k in settings.admin_api_keys]
         if any(not k.strip() for k in [*chat, *admin]):
             raise ValueError("API keys must not be empty or blank")

@@ -4,6 +4,10 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -11,6 +15,8 @@ from typing import Any
 
 import openai
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -176,3 +182,68 @@ def test_key_ring_labels_keys_without_holding_them() -> None:
 def test_blank_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="empty or blank"):
         KeyRing.from_settings(Settings(api_keys=["  "]))
+
+
+# --- the client's key stays here; the upstream key goes only upstream -------------------
+
+
+def _header_recording_upstream(seen: list[dict[str, str]]) -> FastAPI:
+    """A loopback OpenAI-compatible fake that records the headers it receives."""
+    upstream = FastAPI()
+
+    @upstream.get("/v1/models")
+    async def models(request: Request) -> dict[str, Any]:
+        seen.append(dict(request.headers))
+        return {"object": "list", "data": [{"id": "rec", "object": "model"}]}
+
+    @upstream.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict[str, Any]:
+        seen.append(dict(request.headers))
+        message = {"role": "assistant", "content": "ok"}
+        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        return {"id": "x", "object": "chat.completion", "created": 1, "model": "rec",
+                "choices": [choice]}  # fmt: skip
+
+    return upstream
+
+
+@contextmanager
+def _serve(asgi: FastAPI) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_fake_upstream_sees_only_the_upstream_key_never_the_client_key(
+    retriever: Retriever, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[dict[str, str]] = []
+    upstream_key = "sk-upstream-only-5e6f"
+    with _serve(_header_recording_upstream(seen)) as base_url:
+        settings = Settings(
+            backend="upstream",
+            upstream_base_url=base_url,
+            upstream_api_key=upstream_key,
+            api_keys=[CHAT_KEY],
+            index_dir=Path("unused"),
+        )
+        with TestClient(create_app(settings, retriever=retriever)) as client:
+            body = {"model": "rec", "messages": MESSAGES}
+            response = _call(client, "POST", "/v1/chat/completions", body, CHAT_KEY)
+            assert response.status_code == 200
+            assert upstream_key not in response.text
+    assert seen and all(h["authorization"] == f"Bearer {upstream_key}" for h in seen)
+    assert CHAT_KEY not in repr(seen)
+    logged = "\n".join(r.getMessage() + repr(vars(r)) for r in caplog.records)
+    assert CHAT_KEY not in logged and upstream_key not in logged
