@@ -8,6 +8,14 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 echo "== ruff"; "$BIN/ruff" check .
 echo "== mypy"; "$BIN/mypy"
 
+echo "== vLLM setup (tests/integration)"
+if [ "${CULTURESAFE_SKIP_VLLM:-0}" = 1 ]; then
+  echo "CULTURESAFE_SKIP_VLLM=1: no vLLM setup, the vllm-marked tests will be SKIPPED" >&2
+else
+  bash scripts/vllm_setup.sh || { echo "FAILED: scripts/vllm_setup.sh (vLLM tests cannot run)" >&2; exit 1; }
+  export CULTURESAFE_REQUIRE_VLLM=1  # from here a missing vLLM fails the tests, never skips
+fi
+
 echo "== pytest"
 set +e
 "$BIN/pytest" "$@"
