@@ -138,3 +138,17 @@ def test_gateway_variables_are_settings_fields(compose: dict[str, Any]) -> None:
     for name in ("gateway", "gateway-cpu"):
         unknown = set(compose["services"][name]["environment"]) - fields - IMAGE_ONLY_VARIABLES
         assert not unknown, f"{name}: not a Settings field: {sorted(unknown)}"
+
+
+def test_a_mounted_knowledge_base_gets_its_own_index_dir(
+    compose: dict[str, Any], instructions: list[tuple[int, str, str]]
+) -> None:
+    # The image's index is the starter KB's; an index for another KB is a mismatch error.
+    image_env = " ".join(a for _, k, a in instructions if k == "ENV")
+    image_index = re.search(r"CULTURESAFE_INDEX_DIR=(\S+)", image_env)
+    assert image_index is not None
+    for name in ("gateway", "gateway-cpu"):
+        env = compose["services"][name]["environment"]
+        assert env["CULTURESAFE_DATA_DIR"]
+        assert env["CULTURESAFE_INDEX_DIR"].startswith("/data/")
+        assert env["CULTURESAFE_INDEX_DIR"] != image_index.group(1)
