@@ -1,0 +1,268 @@
+"""Dense retrieval over the description index, with the method we ship on top.
+
+A query is embedded once, compared with every vector of the index (FAISS, inner product
+on normalised vectors = cosine) and pooled to one score per description. The shipped
+method then adds two cheap signals (no second embedding, so latency stays that of one
+encode): BM25 over the same texts (:mod:`retrieval.lexical`) and a boost for descriptions
+of the location the query names (:mod:`retrieval.locations`). The similarity threshold
+applies to the plain cosine so it keeps one meaning whatever the method: below it a text
+is about no description (ordinary traffic such as a coding question) and nothing returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.index import (
+    LAYOUT_LOCATED,
+    LAYOUT_PLAIN,
+    DescriptionIndex,
+    IndexManifest,
+    build_index,
+    text_to_index,
+)
+from retrieval.index_store import IndexNotFoundError, load_index, read_manifest, save_index
+from retrieval.knowledge_base import KnowledgeBase, load_knowledge_base
+from retrieval.lexical import LexicalScorer
+from retrieval.locations import LocationDetector
+from retrieval.models import Passage
+from retrieval.protocols import Embedder
+
+# Above this many vectors, score only the nearest candidates instead of the whole index.
+EXHAUSTIVE_LIMIT = 50_000
+CANDIDATES = 2_000
+
+
+@dataclass(frozen=True)
+class RetrievalMethod:
+    """How a query is turned into a ranking (all knobs general, none per item).
+
+    Attributes:
+        name: reported in benchmarks.
+        layout: the index layout it needs (:data:`retrieval.index.LAYOUTS`).
+        lexical_weight: weight of the max-scaled BM25 score added to the cosine; 0: off.
+        location_boost: added to the ranking score of descriptions whose location the
+            query names; 0: off.
+    """
+
+    name: str
+    layout: str
+    lexical_weight: float = 0.0
+    location_boost: float = 0.0
+
+
+PLAIN_DENSE = RetrievalMethod(name="dense", layout=LAYOUT_PLAIN)
+# Weights chosen on China/India/Spain and confirmed on Thailand/Ukraine (BENCHMARKS.md).
+HYBRID = RetrievalMethod(
+    name="hybrid", layout=LAYOUT_LOCATED, lexical_weight=0.1, location_boost=0.1
+)
+METHODS = {m.name: m for m in (PLAIN_DENSE, HYBRID)}
+DEFAULT_METHOD = HYBRID
+
+
+class DenseRetriever:
+    """The :class:`~retrieval.protocols.Retriever`: thread-safe, read-only after init.
+
+    Args:
+        index: the description index (its passages carry id, location, text, source).
+        embedder: the same embedder the index was built with.
+        threshold: minimum cosine similarity for a passage to be returned.
+        method: the query-side method; :data:`PLAIN_DENSE` for the baseline.
+        knowledge_base, manifest: what the index was built from, when known (set by
+            :func:`build_retriever`), for the service and ``index info``.
+    """
+
+    def __init__(
+        self,
+        index: DescriptionIndex,
+        embedder: Embedder,
+        *,
+        threshold: float,
+        method: RetrievalMethod = DEFAULT_METHOD,
+        knowledge_base: KnowledgeBase | None = None,
+        manifest: IndexManifest | None = None,
+    ) -> None:
+        if embedder.name != index.embedder or embedder.dimension != index.dimension:
+            raise ValueError(
+                f"index was built with {index.embedder!r} ({index.dimension}d), "
+                f"not with {embedder.name!r} ({embedder.dimension}d)"
+            )
+        if method.layout != index.layout:
+            raise ValueError(f"method {method.name!r} needs layout {method.layout!r}")
+        self.index = index
+        self.embedder = embedder
+        self.threshold = threshold
+        self.method = method
+        self.knowledge_base = knowledge_base
+        self.manifest = manifest
+        self._locations = np.array([p.location.casefold() for p in index.passages])
+        self._detector = LocationDetector(
+            {p.location for p in index.passages},
+            ((p.location, p.description) for p in index.passages),
+        )
+        self._lexical = (
+            LexicalScorer(
+                [text_to_index(p.location, p.description, index.layout) for p in index.passages]
+            )
+            if method.lexical_weight
+            else None
+        )
+
+    @property
+    def locations(self) -> list[str]:
+        """The distinct locations of the indexed descriptions, sorted."""
+        return sorted({p.location for p in self.index.passages})
+
+    def detect_locations(self, text: str) -> list[str]:
+        """The indexed locations ``text`` names, most mentioned first."""
+        return self._detector.detect(text)
+
+    def search(self, query: str, k: int, location: str | None = None) -> list[Passage]:
+        """The ``k`` best descriptions for ``query`` at or above the threshold.
+
+        Args:
+            query: the user's text.
+            k: at most this many passages.
+            location: keep only descriptions of this location (case-insensitive).
+        """
+        return self.search_many([query], k, location=location)[0]
+
+    def search_many(
+        self, queries: Sequence[str], k: int, location: str | None = None
+    ) -> list[list[Passage]]:
+        """:meth:`search` for several queries with a single embedding call."""
+        if k <= 0 or not queries:
+            return [[] for _ in queries]
+        return self.search_embedded(queries, self.embedder.encode(list(queries)), k, location)
+
+    def search_embedded(
+        self,
+        queries: Sequence[str],
+        vectors: npt.NDArray[np.float32],
+        k: int,
+        location: str | None = None,
+    ) -> list[list[Passage]]:
+        """:meth:`search_many` with the query vectors already computed by ``self.embedder``.
+
+        For callers that batch or cache embeddings themselves (micro-batching, benchmarks).
+        """
+        if k <= 0 or not queries:
+            return [[] for _ in queries]
+        cosine = self._pooled_scores(vectors)
+        return [
+            self._rank(query, row, k, location) for query, row in zip(queries, cosine, strict=True)
+        ]
+
+    def _pooled_scores(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(n queries, n passages) cosine of each passage's best vector (-inf if unseen)."""
+        n = self.index.num_vectors if self.index.num_vectors <= EXHAUSTIVE_LIMIT else CANDIDATES
+        scores, ids = self.index.search(vectors, n)
+        pooled = np.full((len(vectors), len(self.index.passages)), -np.inf, dtype=np.float32)
+        for qi in range(len(vectors)):
+            valid = ids[qi] >= 0
+            np.maximum.at(pooled[qi], self.index.rows[ids[qi][valid]], scores[qi][valid])
+        return pooled
+
+    def _rank(
+        self, query: str, cosine: npt.NDArray[np.float32], k: int, location: str | None
+    ) -> list[Passage]:
+        ranking = cosine.copy()
+        if self._lexical is not None:
+            ranking += self.method.lexical_weight * self._lexical.scores(query)
+        if self.method.location_boost:
+            named = self._detector.detect(query)
+            if named:
+                ranking[self._locations == named[0].casefold()] += self.method.location_boost
+        keep = cosine >= self.threshold
+        if location is not None:
+            keep &= self._locations == location.casefold()
+        candidates = np.flatnonzero(keep)
+        if candidates.size == 0:
+            return []
+        order = candidates[np.argsort(-ranking[candidates], kind="stable")][:k]
+        return [self._passage(int(i), float(cosine[i])) for i in order]
+
+    def _passage(self, position: int, score: float) -> Passage:
+        record = self.index.passages[position]
+        return Passage(
+            id=record.id,
+            location=record.location,
+            description=record.description,
+            source=record.source,
+            score=score,
+        )
+
+
+@contextmanager
+def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=False) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def build_retriever(
+    *,
+    data_dir: Path | None,
+    index_dir: Path,
+    embedder_model: str | None,
+    threshold: float,
+    rebuild: bool = False,
+    progress: bool = False,
+    method: RetrievalMethod = DEFAULT_METHOD,
+    embedder: Embedder | None = None,
+) -> DenseRetriever:
+    """Load the knowledge base and its index (building and saving it if absent).
+
+    Args:
+        data_dir: the knowledge base (AdaCultureSafe JSON or JSONL); None: the starter KB.
+        index_dir: where the index lives; built there on first use.
+        embedder_model: local model path or cached name; None: packaged all-MiniLM-L6-v2.
+        threshold: minimum cosine similarity for a passage to be returned.
+        rebuild: rebuild even if a matching index exists (also replaces a stale one;
+            without it a stale or foreign index raises IndexMismatchError).
+        progress: show a progress bar while embedding.
+        method: the query-side method (default: the shipped one).
+        embedder: an already loaded embedder, instead of loading ``embedder_model``.
+    """
+    kb = load_knowledge_base(data_dir)
+    embedder = embedder or SentenceTransformerEmbedder(embedder_model)
+    expected: dict[str, object] = {
+        "embedder": embedder.name,
+        "dimension": embedder.dimension,
+        "layout": method.layout,
+        "kb_content_hash": kb.content_hash,
+    }
+    index: DescriptionIndex | None = None
+    if not rebuild:
+        try:
+            index = load_index(index_dir, expected=expected)
+        except IndexNotFoundError:
+            index = None
+    if index is None:
+        with _progress_bar(progress, f"Embedding {len(kb.descriptions)} descriptions") as bar:
+            index = build_index(kb.descriptions, embedder, layout=method.layout, progress=bar)
+        save_index(index, index_dir, kb_hash=kb.content_hash, kb_source=kb.source)
+    return DenseRetriever(
+        index,
+        embedder,
+        threshold=threshold,
+        method=method,
+        knowledge_base=kb,
+        manifest=read_manifest(index_dir),
+    )
