@@ -247,3 +247,23 @@ def test_fake_upstream_sees_only_the_upstream_key_never_the_client_key(
     assert CHAT_KEY not in repr(seen)
     logged = "\n".join(r.getMessage() + repr(vars(r)) for r in caplog.records)
     assert CHAT_KEY not in logged and upstream_key not in logged
+
+
+def test_cors_is_off_by_default_and_preflights_pass_without_a_key(gateway: Gateway) -> None:
+    origin = {"Origin": "https://app.example"}
+    preflight = {**origin, "Access-Control-Request-Method": "POST"}
+    with gateway(api_keys=[CHAT_KEY]) as client:
+        response = _call(client, "GET", "/v1/models", None, CHAT_KEY)
+        assert "access-control-allow-origin" not in response.headers
+    with gateway(api_keys=[CHAT_KEY], cors_origins=["https://app.example"]) as client:
+        allowed = client.options("/v1/chat/completions", headers=preflight)
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+        other = client.options(
+            "/v1/chat/completions", headers={**preflight, "Origin": "https://evil.example"}
+        )
+        assert "access-control-allow-origin" not in other.headers
+        headers = {**origin, "Authorization": f"Bearer {CHAT_KEY}"}
+        response = client.get("/v1/models", headers=headers)
+        assert response.headers["access-control-allow-origin"] == "https://app.example"
+        assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
