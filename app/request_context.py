@@ -33,7 +33,12 @@ _request_id: ContextVar[str | None] = ContextVar("culturesafe_request_id", defau
 access_log = logging.getLogger("culturesafe.access")
 
 # LogRecord's own attributes; anything else on a record came from ``extra=`` and is logged.
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# (uvicorn's ``color_message`` only repeats the message with terminal colours.)
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def current_request_id() -> str | None:

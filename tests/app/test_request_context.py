@@ -121,3 +121,14 @@ def test_request_id_from_keeps_only_safe_tokens() -> None:
     assert request_id_from("abc-123") == "abc-123"
     assert GENERATED.match(request_id_from(None))
     assert GENERATED.match(request_id_from('"}, "level": "error'))
+
+
+def test_json_formatter_writes_one_object_with_extras() -> None:
+    record = logging.makeLogRecord(
+        {"name": "x", "levelname": "WARNING", "msg": "slow %s", "args": ("upstream",),
+         "request_id": "r-1", "duration_ms": 12.5, "color_message": "\x1b[33mslow\x1b[0m"}
+    )  # fmt: skip
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "slow upstream"
+    assert entry["level"] == "warning" and entry["request_id"] == "r-1"
+    assert entry["duration_ms"] == 12.5 and "color_message" not in entry
