@@ -59,6 +59,12 @@ class UpstreamChunkStream:
         except httpx.TransportError as exc:
             self._metrics.upstream_errors.labels("stream_broken").inc()
             raise UpstreamUnavailable("The model server closed the stream early.") from exc
+        except UpstreamStatusError:  # an error event mid-stream
+            self._metrics.upstream_errors.labels("stream_error").inc()
+            raise
+        except UpstreamUnavailable:  # a malformed event
+            self._metrics.upstream_errors.labels("bad_response").inc()
+            raise
         finally:
             await self.aclose()
         self._metrics.upstream_errors.labels("stream_broken").inc()
@@ -89,8 +95,9 @@ def _parse_chunk(data: str) -> JSON:
     return chunk
 
 
-async def _raise_for_status(response: httpx.Response) -> None:
-    """Translate an upstream error status into a typed error (reads the body)."""
+async def _raise_for_status(response: httpx.Response, metrics: Metrics | None = None) -> None:
+    """Translate an upstream error status into a typed error (reads the body); an upstream
+    5xx is counted as kind ``server_error`` (4xx are counted by the caller as ``status``)."""
     if response.status_code < 400:
         return
     await response.aread()
@@ -101,6 +108,8 @@ async def _raise_for_status(response: httpx.Response) -> None:
     error = error if isinstance(error, dict) else {}
     status = response.status_code
     if status >= 500:
+        if metrics is not None:
+            metrics.upstream_errors.labels("server_error").inc()
         raise UpstreamUnavailable(
             f"The model server failed (HTTP {status}).", code="upstream_http_error"
         )
@@ -179,7 +188,7 @@ class UpstreamChatModel:
         start = time.perf_counter()
         try:
             response = await self._send(self._chat_request(body), stream=False)
-            await _raise_for_status(response)
+            await _raise_for_status(response, self._metrics)
         except UpstreamStatusError:
             self._metrics.upstream_errors.labels("status").inc()
             raise
@@ -203,7 +212,7 @@ class UpstreamChatModel:
         try:
             response = await self._send(self._chat_request(body), stream=True)
             try:
-                await _raise_for_status(response)
+                await _raise_for_status(response, self._metrics)
             except BaseException:
                 await response.aclose()
                 raise

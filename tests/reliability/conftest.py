@@ -26,7 +26,6 @@ import pytest
 import uvicorn
 
 from app.config import Settings
-from app.main import create_app
 from retrieval.protocols import Retriever
 
 from .fault_server import FaultServer

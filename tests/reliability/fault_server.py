@@ -52,7 +52,8 @@ def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes
 
 def echo_of(body: dict[str, Any]) -> str:
     """The content the ``ok`` behaviour answers: ``echo: `` + the last user text."""
-    users = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    messages = body.get("messages") or []
+    users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     text = users[-1].get("content") if users else ""
     return f"echo: {text if isinstance(text, str) else json.dumps(text)}"
 

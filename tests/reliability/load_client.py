@@ -75,7 +75,9 @@ class LoadReport:
 
 
 def rss_kb(pid: int | str = "self") -> int:
-    for line in open(f"/proc/{pid}/status", encoding="ascii").read().splitlines():
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        lines = status.read().splitlines()
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
