@@ -83,7 +83,11 @@ class SentenceTransformerEmbedder:
                 "Give a local model directory (CULTURESAFE_EMBEDDER_MODEL) or leave it "
                 "unset for the packaged all-MiniLM-L6-v2."
             ) from exc
-        dimension = self._model.get_sentence_embedding_dimension()
+        # Renamed in sentence-transformers 6; keep working with 3.x-5.x too.
+        get_dimension = getattr(self._model, "get_embedding_dimension", None)
+        if get_dimension is None:
+            get_dimension = self._model.get_sentence_embedding_dimension
+        dimension = get_dimension()
         if dimension is None:
             raise EmbedderLoadError(f"model {self._name!r} does not declare its dimension")
         self._dimension = int(dimension)
