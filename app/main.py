@@ -88,9 +88,12 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
                 if built["retriever"] is None:
                     built["retriever"] = await anyio.to_thread.run_sync(build_retriever, settings)
 
-            async with anyio.create_task_group() as group:
-                group.start_soon(start_server)
-                group.start_soon(load_retriever)
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(start_server)
+                    group.start_soon(load_retriever)
+            except BaseExceptionGroup as failed:  # report the cause, not the group
+                raise failed.exceptions[0] from None
             if server is not None:
                 base_url, model_name = built["base_url"], settings.embedded_model_name
             client = await stack.enter_async_context(_http_client(settings, base_url))
