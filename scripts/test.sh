@@ -16,6 +16,17 @@ else
   export CULTURESAFE_REQUIRE_VLLM=1  # from here a missing vLLM fails the tests, never skips
 fi
 
+echo "== headless Chromium (report rendering test)"
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium (once per machine)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "chromium missing and cannot be installed here: the browser test will be SKIPPED" >&2
+  fi
+fi
+command -v chromium >/dev/null 2>&1 && export CULTURESAFE_REQUIRE_BROWSER=1
+
 echo "== pytest"
 set +e
 "$BIN/pytest" "$@"
