@@ -74,7 +74,10 @@ def scan_status(path: Path) -> dict[str, str]:
                 break  # a partial last line: the sample was not finished
             m = _HEAD.match(line)
             if m:
-                status[json.loads(m.group(1))] = m.group(2).decode()
+                raw = m.group(1)
+                # Ids without escapes (all of them in practice) need no JSON decoding.
+                key = raw[1:-1].decode() if b"\\" not in raw else json.loads(raw)
+                status[key] = m.group(2).decode()
     return status
 
 

@@ -6,9 +6,10 @@ item has the same id in every run and two runs can be paired item by item.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -50,7 +51,8 @@ def shuffle_options(
     letters = list(options)
     texts = [options[letter] for letter in letters]
     order = list(range(len(texts)))
-    random.Random(seed).shuffle(order)
+    digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
+    random.Random(int.from_bytes(digest, "big")).shuffle(order)
     shuffled = {letters[new]: texts[old] for new, old in enumerate(order)}
     new_of_old = {letters[old]: letters[new] for new, old in enumerate(order)}
     new_label = "".join(sorted(new_of_old.get(ch, ch) for ch in label))
@@ -58,30 +60,29 @@ def shuffle_options(
 
 
 def _knowledge_samples(d: Description, limit: int, shuffled: bool, seed: int) -> list[Sample]:
+    # model_construct: the fields come from an already validated Description, and a resumed
+    # 10k-sample run rebuilds every sample before sending its first request.
     out: list[Sample] = []
-    checked = [(i, q) for i, q in enumerate(d.knowledge) if q.checked][:limit]
-    for i, q in checked:
+    common: dict[str, Any] = {"description_id": d.id, "country": country_of(d), "kind": "knowledge",
+              "description": d.description}
+    for i, q in [(i, q) for i, q in enumerate(d.knowledge) if q.checked][:limit]:
         base = f"{d.id}:knowledge:{i}"
-        out.append(
-            Sample(id=base, description_id=d.id, country=country_of(d), kind="knowledge",
-                   index=i, input=q.question, options=dict(q.options), target=q.label,
-                   description=d.description)
-        )
+        out.append(Sample.model_construct(id=base, index=i, input=q.question,
+                                          options=dict(q.options), target=q.label, **common))
         if shuffled:
             opts, label = shuffle_options(dict(q.options), q.label, f"{seed}:{base}")
-            out.append(
-                Sample(id=f"{base}:shuffled", description_id=d.id, country=country_of(d),
-                       kind="knowledge", variant="shuffled", index=i, input=q.question,
-                       options=opts, target=label, description=d.description)
-            )
+            out.append(Sample.model_construct(id=f"{base}:shuffled", variant="shuffled",
+                                              index=i, input=q.question, options=opts,
+                                              target=label, **common))
     return out
 
 
 def _safety_samples(d: Description, limit: int) -> list[Sample]:
     checked = [(i, s) for i, s in enumerate(d.safety) if s.checked][:limit]
     return [
-        Sample(id=f"{d.id}:safety:{i}", description_id=d.id, country=country_of(d),
-               kind="safety", index=i, input=s.text, description=d.description)
+        Sample.model_construct(id=f"{d.id}:safety:{i}", description_id=d.id,
+                               country=country_of(d), kind="safety", index=i, input=s.text,
+                               description=d.description)
         for i, s in checked
     ]
 
