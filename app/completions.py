@@ -21,6 +21,8 @@ from app.errors import GatewayError
 from app.grounding import GroundingPlan
 from app.knowledge_block import KnowledgeBlockFilter, split_knowledge
 from app.protocol import ChatCompletionRequest, CultureSafeDetails, ErrorInfo
+from app.techniques.fallback import send_with_fallback
+from app.techniques.output import TechniqueStreamFilter, technique_text
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ def upstream_body(request: ChatCompletionRequest, plan: GroundingPlan) -> JSON:
     """The client's request as sent, with the planned messages and our own field removed."""
     body = request.model_dump(exclude_unset=True, exclude={"culturesafe"})
     body["messages"] = plan.messages
+    if plan.technique is not None:
+        body.update(plan.technique.extra_body)
     return body
 
 
@@ -41,14 +45,15 @@ async def complete(
     model: ChatModel, request: ChatCompletionRequest, plan: GroundingPlan
 ) -> tuple[JSON, CultureSafeDetails]:
     """A non-streaming grounded completion: the upstream body, cleaned, plus details."""
-    data = await model.chat(upstream_body(request, plan))
+    data, plan = await send_with_fallback(model.chat, lambda p: upstream_body(request, p), plan)
     start = time.perf_counter()
     knowledge: str | None = None
     if plan.strip_knowledge:
         for choice in data.get("choices") or []:
             message = choice.get("message") if isinstance(choice, dict) else None
             if isinstance(message, dict) and isinstance(message.get("content"), str):
-                message["content"], found = split_knowledge(message["content"])
+                text = technique_text(plan.technique, message["content"])
+                message["content"], found = split_knowledge(text)
                 knowledge = knowledge or found
     overhead = plan.overhead_ms + (time.perf_counter() - start) * 1000
     details = plan.details(knowledge, overhead_ms=overhead)
@@ -64,6 +69,7 @@ class GroundedStream:
         self._plan = plan
         self._include_usage = include_usage
         self._filters: dict[int, KnowledgeBlockFilter] = {}
+        self._techniques: dict[int, TechniqueStreamFilter] = {}
         self._sent_first = False
 
     async def frames(self) -> AsyncIterator[str]:
@@ -87,6 +93,12 @@ class GroundedStream:
         keeper = self._filters.setdefault(int(choice.get("index") or 0), KnowledgeBlockFilter())
         delta = dict(choice.get("delta") or {})
         content = delta.get("content")
+        if self._plan.technique is not None:
+            index = int(choice.get("index") or 0)
+            shaper = self._techniques.setdefault(index, TechniqueStreamFilter(self._plan.technique))
+            content = shaper.feed(content if isinstance(content, str) else "")
+            if choice.get("finish_reason") is not None:
+                content += shaper.finish()
         text = keeper.feed(content) if isinstance(content, str) else None
         if choice.get("finish_reason") is not None:
             text = (text or "") + keeper.finish()

@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GroundingMode = Literal["off", "elicit", "inject", "grounded"]
+# How ``grounded`` enforces the knowledge (see app/techniques/): instruct = prompt only.
+GroundingTechnique = Literal["instruct", "prefill", "two-pass", "structured", "fewshot"]
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,7 @@ class Settings(BaseSettings):
 
     # --- grounding ----------------------------------------------------------------------
     grounding_default_mode: GroundingMode = "grounded"
+    grounding_technique: GroundingTechnique = "prefill"  # measured best: BENCHMARKS.md
 
     # --- back-pressure on the upstream (owned by the backend) ---------------------------
     max_concurrent_upstream: int = Field(default=64, ge=1)

@@ -24,11 +24,12 @@ from typing import Any
 
 import anyio
 
-from app.config import GroundingMode, Settings
+from app.config import GroundingMode, GroundingTechnique, Settings
 from app.errors import RetrievalFailed
 from app.knowledge_block import neutralize
 from app.metrics import Metrics
 from app.protocol import Citation, CultureSafeDetails, GroundingOptions
+from app.techniques.prompting import TechniquePlan, build_technique
 from prompts import load_prompt
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
@@ -48,6 +49,9 @@ class GroundingPlan:
     messages: list[dict[str, Any]]
     strip_knowledge: bool
     overhead_ms: float
+    technique: TechniquePlan | None = None  # grounded only: prefill, two-pass... (None: instruct)
+    requested_technique: GroundingTechnique | None = None
+    technique_fallback: str | None = None
 
     def details(
         self, knowledge: str | None = None, overhead_ms: float | None = None
@@ -69,7 +73,17 @@ class GroundingPlan:
             ],
             knowledge=knowledge,
             overhead_ms=round(self.overhead_ms if overhead_ms is None else overhead_ms, 2),
+            **self._technique_details(),
         )
+
+    def _technique_details(self) -> dict[str, Any]:
+        if self.mode != "grounded" or not self.applied:
+            return {}
+        used = self.technique
+        return {"technique": used.technique if used else "instruct",
+                "requested_technique": self.requested_technique,
+                "technique_fallback": self.technique_fallback,
+                "prefill": used.opening if used else None}
 
 
 def text_of(content: Any) -> str:
@@ -111,7 +125,10 @@ def _neutralized(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def grounded_messages(
-    messages: list[dict[str, Any]], mode: GroundingMode, passages: tuple[Passage, ...]
+    messages: list[dict[str, Any]],
+    mode: GroundingMode,
+    passages: tuple[Passage, ...],
+    template_name: str | None = None,
 ) -> list[dict[str, Any]]:
     """The conversation with our system prompt added (merged into the client's, if any)."""
     entry = load_prompt("knowledge_entry")
@@ -121,7 +138,7 @@ def grounded_messages(
         )
         for i, p in enumerate(passages, start=1)
     )
-    template = load_prompt(mode)
+    template = load_prompt(template_name or mode)
     grounding = (
         template.render(knowledge=knowledge)
         if "knowledge" in template.placeholders
@@ -182,6 +199,14 @@ class GroundingService:
             passages = await self._retrieve(retrieval_queries(messages), k, options.location)
         applied = bool(passages)
         out = grounded_messages(messages, mode, passages) if applied else messages
+        technique = options.technique or self._settings.grounding_technique
+        chosen = None
+        if applied and mode == "grounded":
+            chosen = build_technique(
+                technique, passages, lambda name: grounded_messages(messages, mode, passages, name),
+                ends_with_assistant=messages[-1].get("role") == "assistant",
+            )
+            out = chosen.messages if chosen else out
         self._metrics.grounding.labels(mode, str(applied).lower()).inc()
         return GroundingPlan(
             requested_mode=requested,
@@ -191,4 +216,6 @@ class GroundingService:
             messages=out,
             strip_knowledge=applied and mode in _WRITES_BLOCK,
             overhead_ms=(time.perf_counter() - start) * 1000,
+            technique=chosen,
+            requested_technique=technique,
         )

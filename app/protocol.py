@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.config import GroundingMode
+from app.config import GroundingMode, GroundingTechnique
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -46,6 +46,9 @@ class GroundingOptions(StrictModel):
 
     mode: GroundingMode | None = Field(
         default=None, description="off | elicit | inject | grounded; default from settings"
+    )
+    technique: GroundingTechnique | None = Field(
+        default=None, description="how grounded enforces the knowledge; default from settings"
     )
     top_k: int | None = Field(default=None, ge=1, le=50)
     location: str | None = Field(default=None, min_length=1, max_length=200)
@@ -85,6 +88,10 @@ class CultureSafeDetails(BaseModel):
     citations: list[Citation] = []
     knowledge: str | None = None
     overhead_ms: float = 0.0
+    technique: GroundingTechnique | None = None  # the one used (grounded and applied only)
+    requested_technique: GroundingTechnique | None = None
+    technique_fallback: str | None = None  # why the requested technique was not used
+    prefill: str | None = None  # answer text the gateway wrote itself (its opening)
 
 
 class ChatCompletionResponse(OpenAIBaseModel):

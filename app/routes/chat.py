@@ -20,6 +20,7 @@ from app.protocol import (
     SimpleChatRequest,
     SimpleChatResponse,
 )
+from app.techniques.fallback import send_with_fallback
 
 router = APIRouter(tags=["chat"])
 
@@ -76,7 +77,9 @@ async def create_chat_completion(
         messages, request.culturesafe, constrained_output=_output_inspected(request)
     )
     if request.stream:
-        upstream = await model.open_stream(upstream_body(request, plan))
+        upstream, plan = await send_with_fallback(
+            model.open_stream, lambda p: upstream_body(request, p), plan
+        )
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         stream = GroundedStream(upstream, plan, include_usage=include_usage)
         return StreamingResponse(

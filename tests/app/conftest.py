@@ -174,6 +174,7 @@ def upstream_settings(base_url: str, **overrides: Any) -> Settings:
         "connect_timeout_s": 1.0,
         "upstream_retries": 1,
         "index_dir": Path("unused"),
+        "grounding_technique": "instruct",  # these tests expect the prompt-only technique
     }
     return Settings(**{**values, **overrides})
 

@@ -15,6 +15,7 @@ TIP_QUESTION = "Is it rude to leave a tip for the waiter at a restaurant in Japa
 
 
 def _service(retriever: Retriever, **settings: object) -> GroundingService:
+    settings = {"grounding_technique": "instruct", **settings}  # the prompt-only technique
     return GroundingService(retriever, Settings(index_dir=Path("unused"), **settings), Metrics())
 
 
