@@ -6,6 +6,12 @@ on the wisdom of its answers."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import httpx
 import openai
 import pytest
@@ -79,3 +85,40 @@ def test_streaming_from_the_embedded_model(client: openai.OpenAI) -> None:
 def test_models_and_readiness(client: openai.OpenAI, embedded_gateway: str) -> None:
     assert [m.id for m in client.models.list()] == ["smollm2-135m-instruct"]
     assert httpx.get(f"{embedded_gateway}/readyz").status_code == 200
+
+
+def test_embedded_server_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the gateway must not leave an orphaned model server behind."""
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from app.backends.embedded import EmbeddedLlamaServer\n"
+        "s = EmbeddedLlamaServer(ctx_size=512, parallel=1)\n"
+        "s.start()\n"
+        "assert s._process is not None\n"
+        "print(s._process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen(
+        [sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has exited; init reaps it
