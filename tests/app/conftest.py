@@ -146,6 +146,8 @@ def fake_upstream_app(received: list[dict[str, Any]]) -> FastAPI:
                 yield _chunk(model, {"content": char})
                 if model == "fake-drop":
                     raise RuntimeError("the fake upstream drops the connection mid-stream")
+                if model == "fake-trickle":
+                    await asyncio.sleep(1)  # a slow stream the client will walk away from
             yield _chunk(model, {}, "stop")
             if (body.get("stream_options") or {}).get("include_usage"):
                 usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}

@@ -122,3 +122,26 @@ async def test_fault_backpressure_answers_503_when_the_queue_wait_times_out(
                 "/v1/chat/completions", json={"model": "fake-ok", "messages": MESSAGES}
             )
             assert after.status_code == 200  # the slot was released
+
+
+async def test_fault_client_disconnect_mid_stream_releases_the_upstream_slot(
+    fake_upstream: tuple[str, list[object]], retriever: Retriever
+) -> None:
+    settings = upstream_settings(
+        fake_upstream[0],
+        read_timeout_s=10.0,
+        max_concurrent_upstream=1,
+        upstream_queue_timeout_s=8.0,
+    )
+    body = {"model": "fake-trickle", "messages": MESSAGES, "stream": True}
+    with serve(create_app(settings, retriever=retriever)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        break  # walk away after the first chunk
+            # The only upstream slot must come back long before the trickle would end.
+            after = await http.post(
+                "/v1/chat/completions", json={"model": "fake-ok", "messages": MESSAGES}
+            )
+            assert after.status_code == 200
