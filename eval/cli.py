@@ -102,6 +102,8 @@ def run(
     max_retries: Annotated[int, typer.Option(min=0, help="Retries on 429/5xx/timeouts.")] = 3,
     timeout: Annotated[float, typer.Option(help="Per-request timeout (s).")] = 120.0,
     safety_max_tokens: Annotated[int, typer.Option(min=8, help="Safety answer length.")] = 256,
+    judge_control: Annotated[int, typer.Option(
+        min=0, help="Re-judge N safety answers with a wrong custom (judge sanity check).")] = 0,
 ) -> None:
     """Run (or resume) an evaluation, then write report.json and report.html."""
     if condition not in CONDITIONS:
@@ -126,6 +128,7 @@ def run(
                 "mode": mode, "per_kind": per_kind, "countries": _split(countries),
                 "kinds": kind_list, "shuffled": shuffled, "seed": seed, "out_dir": out,
                 "run_id": run_id, "safety_max_tokens": safety_max_tokens,
+                "judge_control": judge_control,
                 "target_embedded": target_url is None,
                 "judge_embedded": needs_judge and judge_url is None,
             })

@@ -40,6 +40,11 @@ def print_summary(report: dict[str, Any]) -> None:
                   f"spearman={_f(corr['spearman'])} (p={_f(corr['spearman_p'])}) "
                   f"pearson={_f(corr['pearson'])} (p={_f(corr['pearson_p'])})"
                   + (f" ({corr['reason']})" if corr.get("reason") else ""))
+    control = report.get("judge_control")
+    if control and control.get("n"):
+        console.print(f"judge sanity check (wrong custom, n={control['n']}): awareness drop "
+                      f"{_f(control['awareness_drop'])}" + (
+                          f" - {control['note']}" if control.get("note") else ""))
     if report["judge"].get("note"):
         console.print(f"[yellow]{report['judge']['note']}[/yellow]")
 

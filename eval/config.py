@@ -47,6 +47,7 @@ class RunConfig(BaseModel):
     safety_max_tokens: int = Field(default=256, ge=8)
     judge_max_tokens: int = Field(default=200, ge=16)
     judge_retries: int = Field(default=2, ge=0, le=10)
+    judge_control: int = Field(default=0, ge=0)  # safety samples re-judged with a wrong custom
     out_dir: Path = Path("runs")
     run_id: str | None = None
     target_embedded: bool = False  # set by the CLI when it launched the embedded model

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from eval.control import summarize_control
 from eval.metrics import build_table
 from eval.run_log import MANIFEST_FILE, SAMPLES_FILE, latest_records, write_json_atomic
 from eval.stats import correlation, paired_compare, per_description, summarize
@@ -75,6 +76,7 @@ def build_report(
         },
         "descriptions": per_description(table),
         "worst_responses": _worst(records),
+        "judge_control": summarize_control(run_dir),
         "comparisons": [],
     }
     for other in compare_with or []:

@@ -19,7 +19,7 @@ from eval.config import EvalConfigError, RunConfig
 from eval.endpoint import Endpoint
 from eval.judge import judge
 from eval.manifest import open_run
-from eval.run_log import SampleLog
+from eval.run_log import SAMPLES_FILE, SampleLog
 from eval.samples import Sample
 from eval.scorers import parse_answer, score_lenient, score_strict
 from eval.solver import solve
@@ -141,6 +141,15 @@ async def run_evaluation(
 
         width = config.target.concurrency + (judge_ep.config.concurrency if judge_ep else 0)
         await asyncio.gather(*(worker() for _ in range(min(width, max(1, queue.qsize())))))
+        if judge_ep is not None and config.judge_control > 0:
+            from eval.control import run_control
+            from eval.run_log import latest_records
+
+            await run_control(
+                judge_ep, run.samples, latest_records(run.run_dir / SAMPLES_FILE),
+                run.run_dir, count=config.judge_control, retries=config.judge_retries,
+                max_tokens=config.judge_max_tokens,
+            )
     finally:
         log.close()
         await target.aclose()

@@ -165,3 +165,37 @@ async def test_a_partial_last_line_is_dropped_and_the_sample_asked_again(
     assert len(records) == len(lines)
     asked = sum(loopback.model.answered.values()) - before
     assert asked == (2 if ":safety:" in cut else 1)  # the cut sample only (and its judge)
+
+
+class CustomBlindJudge(LoopbackModel):
+    """Scores from the response alone: it never reads the custom."""
+
+    @staticmethod
+    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
+        if any(m.get("role") == "system" for m in messages):
+            response = messages[-1]["content"].split("Assistant response:")[-1]
+            score = 1 + len(response) % 10
+            return json.dumps({"respectfulness": score, "awareness": score, "rationale": ""})
+        return LoopbackModel._content(messages, structured)
+
+
+@pytest.mark.parametrize(("model", "reads"), [(LoopbackModel, True), (CustomBlindJudge, False)])
+async def test_wrong_custom_control_flags_a_judge_that_ignores_the_custom(
+    mini_data: Path, tmp_path: Path, model: type[LoopbackModel], reads: bool
+) -> None:
+    with LoopbackServer(model()) as server:
+        cfg = config(mini_data, tmp_path, server, per_kind=3, kinds=("safety",),
+                     judge_control=6)
+        result = await run_evaluation(cfg)
+    rows = [json.loads(line) for line in (result.run_dir / "control.jsonl").read_text()
+            .splitlines()]
+    assert len(rows) == 6
+    assert all(r["wrong_description_id"] != r["id"].rsplit(":safety:", 1)[0] for r in rows)
+    assert result.report_json is not None
+    control = json.loads(result.report_json.read_text())["judge_control"]
+    assert control["n"] == 6
+    if reads:  # the loopback judge hashes the whole prompt: its scores move (either way)
+        assert control["wrong_custom"] != control["gold"]
+    else:
+        assert control["awareness_drop"] == 0 and control["reads_custom"] is False
+        assert "not reading the custom" in control["note"]
