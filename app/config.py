@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GroundingMode = Literal["off", "elicit", "inject", "grounded"]
 # How ``grounded`` enforces the knowledge (see app/techniques/): instruct = prompt only.
@@ -57,20 +58,32 @@ class Settings(BaseSettings):
     upstream_queue_timeout_s: float = Field(default=10.0, gt=0)
 
     # --- access control and limits ------------------------------------------------------
-    api_keys: tuple[SecretStr, ...] = ()  # chat keys; empty: no authentication
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()  # chat keys; empty: no authentication
     api_keys_file: Path | None = None  # one key per line, '#' comments
-    admin_api_keys: tuple[SecretStr, ...] = ()  # required for /evaluate when set
+    # required for /evaluate when set
+    admin_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     rate_limit_rpm: int = Field(default=0, ge=0)  # per key; 0: unlimited
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_messages: int = Field(default=256, ge=1)
     max_chars: int = Field(default=200_000, ge=1)
     max_tokens_cap: int | None = Field(default=None, ge=1)
-    cors_origins: tuple[str, ...] = ()  # CORS off unless set
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()  # CORS off unless set
     log_content: bool = False  # never log message content unless enabled
     log_json: bool = True
 
     # --- evaluation ---------------------------------------------------------------------
     runs_dir: Path = Path("var/runs")
+
+    @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        """Accept a JSON list (``'["a","b"]'``) or a comma-separated string (``a,b``)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        return value
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
