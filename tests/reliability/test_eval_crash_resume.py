@@ -1,0 +1,136 @@
+"""``POST /evaluate`` survives a SIGKILL of the service: the job resumes on restart and ends
+with exactly one stored result per item, and the metrics of an uninterrupted run.
+
+The service runs as in production (``python -m uvicorn --factory app.main:create_app``,
+configured by ``CULTURESAFE_*``) in a subprocess; the target and the judge are the
+deterministic loopback model of ``eval.loopback`` (a real HTTP server in this process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from eval.loopback import LoopbackModel, LoopbackServer
+
+from .conftest import tiny_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def service(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "service did not start"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _wait_status(url: str, run_id: str, done: int | None = None) -> dict[str, Any]:
+    """Poll ``GET /evaluate/{id}`` until ``done`` samples (or the end of the job)."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        state: dict[str, Any] = httpx.get(f"{url}/evaluate/{run_id}", timeout=30).json()
+        if done is not None and state.get("done", 0) >= done:
+            return state
+        if done is None and state.get("status") in ("finished", "incomplete", "failed"):
+            return state
+        time.sleep(0.1)
+    raise AssertionError(f"job {run_id} did not get there: {state}")
+
+
+def _stored(runs: Path, run_id: str) -> Counter[str]:
+    lines = (runs / run_id / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+    return Counter(json.loads(line)["id"] for line in lines)
+
+
+@pytest.mark.timeout(900)
+def test_evaluate_job_killed_with_sigkill_resumes_to_the_same_metrics(
+    tmp_path: Path,
+) -> None:
+    runs = tmp_path / "runs"
+    env = {
+        "CULTURESAFE_BACKEND": "upstream", "CULTURESAFE_RUNS_DIR": str(runs),
+        "CULTURESAFE_DATA_DIR": str(tiny_dataset(_mkdir(tmp_path / "data"), 2, 3)),
+        "CULTURESAFE_INDEX_DIR": str(tmp_path / "index"), "CULTURESAFE_LOG_JSON": "false",
+        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+    }
+    log = tmp_path / "service.log"
+    with LoopbackServer(LoopbackModel(delay_s=0.25)) as loopback:
+        env["CULTURESAFE_UPSTREAM_BASE_URL"] = loopback.base_url
+        job: dict[str, Any] = {
+            "target_url": loopback.base_url, "target_model": "m", "judge_url": loopback.base_url,
+            "judge_model": "j", "condition": "plain", "per_kind": 6, "seed": 3,
+            "concurrency": 1, "judge_concurrency": 1,
+        }
+        with service(env, log) as (url, proc):
+            accepted = httpx.post(f"{url}/evaluate", json={**job, "run_id": "crashed"},
+                                  timeout=60)
+            assert accepted.status_code == 202, accepted.text
+            total = accepted.json()["total"]
+            assert total >= 6
+            _wait_status(url, "crashed", done=2)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+        interrupted = sum(_stored(runs, "crashed").values())
+        assert 2 <= interrupted < total, "the kill did not land midway"
+        with service(env, log) as (url, _):
+            resumed = _wait_status(url, "crashed")
+            clean = httpx.post(f"{url}/evaluate", json={**job, "run_id": "uninterrupted"},
+                               timeout=60)
+            assert clean.status_code == 202, clean.text
+            uninterrupted = _wait_status(url, "uninterrupted")
+    assert resumed["status"] == "finished" and resumed["done"] == total
+    stored = _stored(runs, "crashed")
+    manifest = json.loads((runs / "crashed" / "manifest.json").read_text())
+    assert set(stored) == set(manifest["sample_ids"]) and len(stored) == total
+    assert set(stored.values()) == {1}, "a sample was stored twice"
+    assert uninterrupted["status"] == "finished"
+    assert resumed["metrics"] == uninterrupted["metrics"]
