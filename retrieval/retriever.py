@@ -127,6 +127,9 @@ class DenseRetriever:
     def search(self, query: str, k: int, location: str | None = None) -> list[Passage]:
         """The ``k`` best descriptions for ``query`` at or above the threshold.
 
+        Passages come in the method's ranking order; each ``score`` is the plain cosine
+        similarity (what the threshold compares), so scores need not be sorted.
+
         Args:
             query: the user's text.
             k: at most this many passages.
