@@ -73,10 +73,10 @@ def throughput(data: Path, out: Path, per_kind: int, concurrency: int) -> dict[s
     marks: list[tuple[float, int]] = []
     try:
         cfg = config(data, out, f"tp-{concurrency}", target, judge, per_kind, concurrency)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = asyncio.run(run_evaluation(
             cfg, report=False, progress=lambda d, _t: marks.append((time.perf_counter(), d))))
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         target_proc.terminate()
         judge_proc.terminate()
@@ -84,7 +84,8 @@ def throughput(data: Path, out: Path, per_kind: int, concurrency: int) -> dict[s
     loop_rate = (result.done - 1) / (marks[-1][0] - first) if marks[-1][0] > first else 0.0
     judged = per_kind * 5  # one judge request per safety sample (5 countries)
     return {"samples": result.total, "requests": result.total + judged, "errors": result.errors,
-            "wall_s": wall, "rate": result.total / wall, "loop_rate": loop_rate}
+            "wall_s": wall, "rate": result.total / wall, "loop_rate": loop_rate,
+            "cpu_ms_per_sample": 1000 * cpu / result.total, "per_cpu_s": result.total / cpu}
 
 
 def build_resume_fixture(data: Path, out: Path, per_kind: int) -> tuple[RunConfig, int, int]:
@@ -116,10 +117,11 @@ class FirstRequest(LoopbackModel):
     """Records when the first chat request arrives."""
 
     first_at: float | None = None
+    first_cpu: float | None = None
 
     def reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if self.first_at is None:
-            self.first_at = time.perf_counter()
+            self.first_at, self.first_cpu = time.perf_counter(), time.process_time()
         return super().reply(body)
 
 
@@ -131,11 +133,12 @@ def resume_in_process(data: Path, out: Path, per_kind: int) -> dict[str, Any]:
         cfg = cfg.model_copy(update={
             "target": cfg.target.model_copy(update={"base_url": server.base_url}),
             "judge": cfg.judge.model_copy(update={"base_url": server.base_url})})
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = asyncio.run(run_evaluation(cfg, report=False))
-    assert model.first_at is not None and result.resumed == done
+    assert model.first_at is not None and model.first_cpu is not None
+    assert result.resumed == done
     return {"total": total, "done_before": done, "first_request_s": model.first_at - start,
-            "finished": result.done}
+            "first_request_cpu_s": model.first_cpu - cpu, "finished": result.done}
 
 
 def resume_cli(data: Path, out: Path, per_kind: int) -> dict[str, Any]:
@@ -172,18 +175,20 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, python "
           f"{platform.python_version()})")
     print("| concurrency | samples | requests | errors | wall s | samples/s (whole run) "
-          "| samples/s (steady) |")
-    print("|---|---|---|---|---|---|---|")
+          "| samples/s (steady) | harness CPU ms/sample | samples per harness CPU-s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c, r in rows:
         print(f"| {c} | {r['samples']} | {r['requests']} | {r['errors']} | {r['wall_s']:.2f} "
-              f"| {r['rate']:.0f} | {r['loop_rate']:.0f} |")
+              f"| {r['rate']:.0f} | {r['loop_rate']:.0f} | {r['cpu_ms_per_sample']:.2f} "
+              f"| {r['per_cpu_s']:.0f} |")
     print()
-    print("| resume of a 90%-done run | samples | already done | first new request after |")
-    print("|---|---|---|---|")
+    print("| resume of a 90%-done run | samples | already done | first new request after "
+          "| harness CPU before it |")
+    print("|---|---|---|---|---|")
     print(f"| in process (run_evaluation) | {resumed['total']} | {resumed['done_before']} "
-          f"| {resumed['first_request_s']:.2f} s |")
+          f"| {resumed['first_request_s']:.2f} s | {resumed['first_request_cpu_s']:.2f} s |")
     print(f"| fresh CLI process (imports included) | {cli['total']} | {cli['done_before']} "
-          f"| {cli['first_request_s']:.2f} s |")
+          f"| {cli['first_request_s']:.2f} s | n/a |")
     print(json.dumps({"throughput": dict(rows), "resume": resumed, "resume_cli": cli}))
 
 
