@@ -105,12 +105,18 @@ def tiny_dataset(out: Path, countries: int = 1, per_country: int = 2) -> Path:
 
 
 @pytest.fixture(scope="session")
-def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's index of the starter knowledge base is saved (copy, never edit)."""
+    return tmp_path_factory.mktemp("index") / "index"
+
+
+@pytest.fixture(scope="session")
+def retriever(index_dir: Path) -> Retriever:
     """The real retriever over the starter knowledge base (built once per session)."""
     from retrieval.retriever import build_retriever
 
     built: Retriever = build_retriever(
-        data_dir=None, index_dir=tmp_path_factory.mktemp("index"), embedder_model=None,
+        data_dir=None, index_dir=index_dir, embedder_model=None,
         threshold=Settings().similarity_threshold,
     )
     return built
