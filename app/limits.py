@@ -117,7 +117,7 @@ def check_chat_body(
     """
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep: the route's 400
         return body, {}
     if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
         return body, {}

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from eval.config import EvalConfigError, EvalError, RunConfig
 from eval.endpoint import Endpoint, EndpointConfig
 from eval.manifest import select_samples
@@ -162,7 +164,11 @@ class JobManager:
 async def _check_reachable(config: EndpointConfig, which: str) -> None:
     import openai
 
-    endpoint = Endpoint(config)
+    try:
+        endpoint = Endpoint(config)
+    except (ValueError, httpx.InvalidURL) as exc:  # a URL that httpx cannot even parse
+        raise EvalConfigError(f"{which} endpoint {config.base_url!r} is not a valid URL",
+                              param=f"{which}_url") from exc
     try:
         await endpoint.check_reachable()
     except openai.APIConnectionError as exc:

@@ -38,6 +38,8 @@ class LexicalScorer:
             words = self._bm25s.tokenize(
                 [query], stopwords="en", show_progress=False, return_ids=False
             )[0]
+            if not words:  # only stopwords or no word at all ("a", "", CJK): bm25s raises
+                return np.zeros(self._size, dtype=np.float32)
             raw = np.asarray(self._model.get_scores(words), dtype=np.float32)
         best = float(raw.max()) if raw.size else 0.0
         return raw / best if best > 0 else np.zeros(self._size, dtype=np.float32)

@@ -30,6 +30,8 @@ from eval.run_log import RUN_ID_PATTERN, valid_run_id
 from eval.samples import Kind
 
 DEFAULT_EVAL_DATA = Path("../shared/data/adaculturesafe")
+# Sent in an HTTP header: visible ASCII only (anything else cannot be encoded: a 500).
+_API_KEY_PATTERN = r"^[\x21-\x7e]{1,512}$"
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
 }
@@ -47,10 +49,10 @@ class EvaluateRequest(BaseModel):
 
     target_url: str | None = Field(default=None, pattern=r"^https?://")
     target_model: str | None = None
-    target_api_key: str | None = Field(default=None, repr=False)
+    target_api_key: str | None = Field(default=None, repr=False, pattern=_API_KEY_PATTERN)
     judge_url: str | None = Field(default=None, pattern=r"^https?://")
     judge_model: str | None = None
-    judge_api_key: str | None = Field(default=None, repr=False)
+    judge_api_key: str | None = Field(default=None, repr=False, pattern=_API_KEY_PATTERN)
     condition: Literal["plain", "elicit", "inject-gold", "gateway"] = "gateway"
     mode: GroundingMode = "grounded"
     per_kind: int = Field(default=10, ge=1, le=100_000)
