@@ -1,0 +1,96 @@
+"""Full-size load run: 5,000 requests at concurrency 64 against the real gateway on loopback.
+
+The gateway runs as in production (``python -m uvicorn --factory app.main:create_app``,
+configured by ``CULTURESAFE_*``) in a subprocess, in front of the fast fault-server
+upstream (``tests/reliability/fault_server.py``, ``ok`` behaviour) in this process.
+Requests mix streaming and non-streaming, grounded and not. Pass criteria (exit status 1
+otherwise): zero 5xx, every request id answered exactly once with the right content,
+each id seen exactly once by the upstream, gateway RSS within 10% between the first and
+the last thousand requests. Prints a table.
+
+    .venv/bin/python bench/load.py [--requests 5000] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the load client and fault server live with the tests
+
+from tests.reliability.fault_server import FaultServer  # noqa: E402
+from tests.reliability.load_client import rss_kb, run_load, upstream_duplicates  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_gateway(
+    upstream: str, index_dir: Path, concurrency: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {
+        **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false", "CULTURESAFE_BACKEND": "upstream",
+        "CULTURESAFE_UPSTREAM_BASE_URL": upstream, "CULTURESAFE_INDEX_DIR": str(index_dir),
+        "CULTURESAFE_MAX_CONCURRENT_UPSTREAM": str(concurrency),
+        "CULTURESAFE_READ_TIMEOUT_S": "120", "CULTURESAFE_LOG_JSON": "false",
+    }
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host",
+           "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the gateway did not start")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--window", type=int, default=1000, help="RSS window (requests)")
+    args = parser.parse_args()
+    with FaultServer() as upstream, tempfile.TemporaryDirectory() as tmp:
+        proc, url = _start_gateway(upstream.base_url, Path(tmp) / "index", args.concurrency)
+        try:
+            report = asyncio.run(run_load(url, args.requests, args.concurrency,
+                                          rss=lambda: rss_kb(proc.pid), window=args.window))
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        duplicates = upstream_duplicates(upstream.received, args.requests)
+    rows = [*report.rows(), ("upstream ids not seen exactly once", str(len(duplicates)))]
+    width = max(len(k) for k, _ in rows)
+    print(f"\n{'metric':<{width}} | value\n{'-' * width}-+-{'-' * 24}")
+    for key, value in rows:
+        print(f"{key:<{width}} | {value}")
+    for line in report.wrong[:10]:
+        print("  wrong:", line)
+    ok = (report.server_errors == 0 and report.lost == 0 and report.duplicated == 0
+          and not report.wrong and not duplicates and abs(report.rss_drift) <= 0.10)
+    print("\nPASS" if ok else "\nFAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
