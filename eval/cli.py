@@ -214,3 +214,38 @@ def compare_runs(
     print_comparison({"a": run_a.name, "b": run_b.name, **result})
     write_report(run_b, compare_with=[run_a])
     console.print(f"wrote {run_b / REPORT_JSON} with the comparison")
+
+
+@app.command()
+def rejudge(
+    source: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+    run_id: Annotated[str, typer.Option(help="Id of the new run (next to SOURCE).")],
+    judge_url: Annotated[
+        str | None, typer.Option(help="Judge base URL; default: the embedded model.")
+    ] = None,
+    judge_model: Annotated[str, typer.Option(help="Judge model name.")] = EMBEDDED_MODEL,
+    judge_api_key: Annotated[
+        str, typer.Option(envvar="CULTURESAFE_EVAL_JUDGE_API_KEY", help="Judge API key.")
+    ] = "none",
+    judge_concurrency: Annotated[int, typer.Option(min=1, help="Concurrent requests.")] = 8,
+    target_url: Annotated[
+        str | None, typer.Option(help="Only for answers the source never finished.")
+    ] = None,
+) -> None:
+    """Judge a run's stored answers again with another judge, into a new run."""
+    from eval.rejudge import prepare_rejudge
+
+    with _embedded(judge_url is None) as embedded:
+        judge = EndpointConfig(base_url=judge_url or str(embedded), model=judge_model,
+                               api_key=judge_api_key, concurrency=judge_concurrency)
+        try:
+            config = prepare_rejudge(source, judge, run_id, judge_embedded=judge_url is None)
+        except EvalError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(code=2) from exc
+        if target_url:
+            config = config.model_copy(update={
+                "target": config.target.model_copy(update={"base_url": target_url})})
+        result = _run_with_progress(config)
+    console.print(f"run [bold]{result.run_id}[/bold]: {result.done}/{result.total} done, "
+                  f"{result.errors} errors; {result.run_dir}")

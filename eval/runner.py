@@ -115,7 +115,9 @@ async def run_evaluation(
     log = SampleLog(run.run_dir)
     done_count, errors = len(run.done_ids), 0
     try:
-        await _preflight(target, "target")
+        # A resumed or re-judged run whose answers are all stored never calls the target.
+        if any((run.errored.get(s.id) or {}).get("response") is None for s in run.pending):
+            await _preflight(target, "target")
         if judge_ep is not None:
             await _preflight(judge_ep, "judge")
         queue: asyncio.Queue[Sample] = asyncio.Queue()

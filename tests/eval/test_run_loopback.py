@@ -199,3 +199,25 @@ async def test_wrong_custom_control_flags_a_judge_that_ignores_the_custom(
     else:
         assert control["awareness_drop"] == 0 and control["reads_custom"] is False
         assert "not reading the custom" in control["note"]
+
+
+async def test_rejudge_reuses_the_stored_answers_and_asks_only_the_judge(
+    mini_data: Path, tmp_path: Path
+) -> None:
+    from eval.rejudge import prepare_rejudge
+
+    with LoopbackServer() as first_server:
+        source = await run_evaluation(
+            config(mini_data, tmp_path, first_server, countries=("china",)), report=False)
+    with LoopbackServer() as judge_server:
+        cfg = prepare_rejudge(source.run_dir, endpoint(judge_server, "judge-2"), "again")
+        result = await run_evaluation(cfg, report=False)
+    assert result.done == result.total == source.total and result.errors == 0
+    assert judge_server.model.requests == 2  # one judgement per safety answer, no target
+    old = latest_records(source.run_dir / SAMPLES_FILE)
+    new = latest_records(result.run_dir / SAMPLES_FILE)
+    assert {i: r["response"] for i, r in new.items()} == {i: r["response"] for i, r in
+                                                        old.items()}
+    assert all(r["judgement"] for r in new.values() if r["kind"] == "safety")
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["config"]["judge"]["model"] == "judge-2"
