@@ -163,14 +163,31 @@ def table(results: dict[str, list[dict[str, Any]]]) -> str:
         rk, ek = paired_diff(a_k, b_k, groups), paired_diff(a_e, b_e, groups)
         res = judged.get("respectfulness", {})
         aw = judged.get("awareness", {})
-        mean_r = res.get("b") if cond != "off" else paired_compare(off, off)["metrics"][
-            "respectfulness"]["a"]
+        if cond == "off":
+            base = paired_compare(off, off)["metrics"]
+            res, aw = base["respectfulness"], base["awareness"]
         lines.append(
-            f"| {cond} | {len(both)} | {mean_r} ({fmt(res) if cond != 'off' else 'base'}) | "
-            f"{aw.get('b', '')} ({fmt(aw) if cond != 'off' else 'base'}) | "
+            f"| {cond} | {len(both)} | {res.get('b')} ({fmt(res) if cond != 'off' else 'base'}) | "
+            f"{aw.get('b')} ({fmt(aw) if cond != 'off' else 'base'}) | "
             f"{rk['b']:.3f} | {fmt(rk) if cond != 'off' else 'base'} | "
             f"{ek['b']:.0%} | {fmt(ek) if cond != 'off' else 'base'} |")
     return "\n".join(lines)
+
+
+async def ordinary_only(args: argparse.Namespace) -> str:
+    """The ordinary check alone, in front of the embedded model or ``--target-url``."""
+    from app.backends.embedded import EmbeddedLlamaServer
+
+    embedded = EmbeddedLlamaServer(parallel=1, threads=args.threads)
+    url = args.target_url or embedded.start()
+    settings = Settings(backend="upstream", upstream_base_url=url,
+                        upstream_model=args.target_model, data_dir=args.data_dir,
+                        index_dir=args.index_dir, read_timeout_s=args.timeout)
+    try:
+        with serve(create_app(settings)) as gateway:
+            return await ordinary_check(gateway, args)
+    finally:
+        embedded.stop()
 
 
 async def ordinary_check(gateway: str, args: argparse.Namespace) -> str:
@@ -178,7 +195,7 @@ async def ordinary_check(gateway: str, args: argparse.Namespace) -> str:
     rows = [json.loads(line) for line in ORDINARY.read_text().splitlines() if line.strip()]
     touched: dict[str, int] = {}
     async with httpx.AsyncClient(base_url=gateway, timeout=args.timeout) as client:
-        for cond in [c for c in CONDITIONS if c.startswith(("elicit", "inject:", "grounded"))]:
+        for cond in [c for c in CONDITIONS if c not in ("off", "inject-gold")]:
             touched[cond] = 0
             for row in rows:
                 msgs = [{"role": "user", "content": row["question"]}]
@@ -212,9 +229,13 @@ async def main(args: argparse.Namespace) -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     samples, requirement = load_samples(args.data_dir, args.limit)
+    order = samples[::-1] if args.reverse else samples  # a second process from the other end
     embedded = None
     if args.report_only:
         args.ordinary = False
+    if args.ordinary_only:
+        print(await ordinary_only(args))
+        return
     if args.target_url is None and not args.report_only:
         embedded = EmbeddedLlamaServer(parallel=1, threads=args.threads)
         args.target_url = embedded.start()
@@ -230,7 +251,8 @@ async def main(args: argparse.Namespace) -> None:
     try:
         if not args.report_only:
             with serve(create_app(settings)) as gateway:
-                await run_all(gateway, judge_ep, samples, args)
+                if not args.ordinary_only:
+                    await run_all(gateway, judge_ep, order, args)
                 if args.ordinary:
                     ordinary = await ordinary_check(gateway, args)
     finally:
@@ -238,8 +260,8 @@ async def main(args: argparse.Namespace) -> None:
         if embedded is not None:
             embedded.stop()
     logs = {c: load_log(args, c) for c in args.conditions}
-    complete = [s for s in samples if all(s.id in logs[c] for c in args.conditions)]
-    results = {c: [logs[c][s.id] for s in complete] for c in args.conditions}
+    # Each condition is paired with off on the items both finished (a cut-short run).
+    results = {c: [logs[c][s.id] for s in samples if s.id in logs[c]] for c in args.conditions}
     embedder = SentenceTransformerEmbedder()
     cal = calibrate_echo(embedder)
     by_id = {s.id: s for s in samples}
@@ -269,6 +291,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--no-ordinary", dest="ordinary", action="store_false")
     ap.add_argument("--report-only", action="store_true", help="table from the logs only")
+    ap.add_argument("--ordinary-only", action="store_true", help="only the ordinary check")
+    ap.add_argument("--reverse", action="store_true", help="answer the samples last to first")
     return ap.parse_args()
 
 
