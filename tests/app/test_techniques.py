@@ -26,8 +26,12 @@ from retrieval.protocols import Retriever
 from tests.app.conftest import serve, upstream_settings
 
 TECHNIQUES: tuple[GroundingTechnique, ...] = get_args(GroundingTechnique)
-PASSAGE = Passage(id="japan:1", location="Japan", score=0.8,
-                  description="In Japan, tipping is not customary. Staff may refuse a tip.")
+PASSAGE = Passage(
+    id="japan:1",
+    location="Japan",
+    score=0.8,
+    description="In Japan, tipping is not customary. Staff may refuse a tip.",
+)
 CULTURAL = "Japanese waiters refusing tips is silly. Tell me why I should tip anyway."
 ORDINARY = "What is the derivative of x squared?"
 
@@ -68,8 +72,10 @@ def test_two_pass_puts_the_statement_in_the_block() -> None:
 @pytest.mark.parametrize(
     ("reply", "answer"),
     [
-        ('{"knowledge": "Tips are not customary [1].", "answer": "Just say thanks."}',
-         "Just say thanks."),
+        (
+            '{"knowledge": "Tips are not customary [1].", "answer": "Just say thanks."}',
+            "Just say thanks.",
+        ),
         ('{"knowledge": "Tips are not customary [1].", "answer": "Just say th', "Just say th"),
     ],
     ids=["whole", "cut-by-max-tokens"],
@@ -119,14 +125,24 @@ def test_refused_prefill_falls_back_to_prompt_only_fake_http_upstream(
             error = {"message": "Unrecognized request argument", "type": "invalid_request_error"}
             return JSONResponse({"error": error}, status_code=400)
         message = {"role": "assistant", "content": "<culture_knowledge>k</culture_knowledge>Hi"}
-        return JSONResponse({"id": "x", "object": "chat.completion", "created": 1, "model": "m",
-                             "choices": [{"index": 0, "message": message,
-                                          "finish_reason": "stop"}]})
+        return JSONResponse(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "m",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            }
+        )
 
-    with serve(upstream) as up, serve(create_app(upstream_settings(f"{up}/v1"),
-                                                 retriever=retriever)) as gateway:
-        body = {"messages": [{"role": "user", "content": CULTURAL}],
-                "culturesafe": {"mode": "grounded", "technique": "prefill"}}
+    with (
+        serve(upstream) as up,
+        serve(create_app(upstream_settings(f"{up}/v1"), retriever=retriever)) as gateway,
+    ):
+        body = {
+            "messages": [{"role": "user", "content": CULTURAL}],
+            "culturesafe": {"mode": "grounded", "technique": "prefill"},
+        }
         data = httpx.post(f"{gateway}/v1/chat/completions", json=body, timeout=30).json()
     assert len(received) == 2 and received[1]["messages"][-1]["role"] == "user"
     details = data["culturesafe"]
@@ -137,9 +153,13 @@ def test_refused_prefill_falls_back_to_prompt_only_fake_http_upstream(
 
 
 def _ask(gateway: str, technique: str, *, stream: bool = False, tokens: int = 24) -> Any:
-    body = {"messages": [{"role": "user", "content": CULTURAL}], "max_tokens": tokens,
-            "temperature": 0, "stream": stream,
-            "culturesafe": {"mode": "grounded", "technique": technique}}
+    body = {
+        "messages": [{"role": "user", "content": CULTURAL}],
+        "max_tokens": tokens,
+        "temperature": 0,
+        "stream": stream,
+        "culturesafe": {"mode": "grounded", "technique": technique},
+    }
     if not stream:
         return httpx.post(f"{gateway}/v1/chat/completions", json=body, timeout=600).json()
     frames = []
