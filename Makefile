@@ -24,7 +24,7 @@ serve: install
 	$(BIN)/culturesafe serve
 
 test: install-dev
-	bash scripts/test.sh
+	bash scripts/test.sh $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
