@@ -91,6 +91,7 @@ def _stored(runs: Path, run_id: str) -> Counter[str]:
     return Counter(json.loads(line)["id"] for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_evaluate_job_killed_with_sigkill_resumes_to_the_same_metrics(
     tmp_path: Path,
