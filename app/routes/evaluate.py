@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.config import GroundingMode, Settings
@@ -156,8 +156,10 @@ async def evaluation_status(run_id: str, request: Request) -> EvaluateStatus:
     return EvaluateStatus.model_validate(state)
 
 
-@router.get("/evaluate/{run_id}/report", response_class=HTMLResponse,
-            responses={**ERRORS, 404: {"model": ErrorResponse}})
+# Not response_class=HTMLResponse: that would document the JSON errors as text/html.
+@router.get("/evaluate/{run_id}/report", responses={
+    200: {"content": {"text/html": {}}, "description": "The HTML report"},
+    **ERRORS, 404: {"model": ErrorResponse}})
 async def evaluation_report(run_id: str, request: Request) -> FileResponse:
     """The self-contained HTML report (once the run has finished)."""
     path = _jobs(request).report_path(_checked_id(run_id))
