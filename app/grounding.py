@@ -160,14 +160,26 @@ class GroundingService:
         self._settings = settings
         self._metrics = metrics
 
+    def _search_all(
+        self, queries: list[str], k: int, location: str | None
+    ) -> list[list[Passage]]:
+        """Every query in one worker-thread hop, embedded in one batch when the retriever
+        can (``search_many``), instead of one hop and one model call per query."""
+        search_many = getattr(self._retriever, "search_many", None)
+        if search_many is not None and len(queries) > 1:
+            found: list[list[Passage]] = search_many(queries, k, location)
+            return found
+        return [self._retriever.search(query, k, location) for query in queries]
+
     async def _retrieve(
         self, queries: list[str], k: int, location: str | None
     ) -> tuple[Passage, ...]:
         start = time.perf_counter()
         best: dict[str, Passage] = {}
         try:
-            for query in queries:
-                found = await anyio.to_thread.run_sync(self._retriever.search, query, k, location)
+            for found in await anyio.to_thread.run_sync(
+                self._search_all, queries, k, location
+            ):
                 for passage in found:
                     if passage.id not in best or passage.score > best[passage.id].score:
                         best[passage.id] = passage

@@ -45,6 +45,20 @@ def build_retriever(settings: Settings) -> Retriever:
         rebuild=settings.rebuild_index,
         progress=False,
     )
+    return with_query_cache(retriever, settings.query_cache_size)
+
+
+def with_query_cache(retriever: Retriever, size: int) -> Retriever:
+    """Put an LRU cache of query embeddings in front of a dense retriever's embedder."""
+    from retrieval.embedding_cache import CachedEmbedder
+    from retrieval.retriever import DenseRetriever
+
+    if (
+        size > 0
+        and isinstance(retriever, DenseRetriever)
+        and not isinstance(retriever.embedder, CachedEmbedder)
+    ):
+        retriever.embedder = CachedEmbedder(retriever.embedder, size)
     return retriever
 
 
@@ -66,6 +80,10 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
         async with AsyncExitStack() as stack:
             base_url, model_name = settings.upstream_base_url, settings.upstream_model
             built: dict[str, Any] = {"retriever": retriever}
+            if settings.embedder_threads:  # before any worker thread encodes; not at import
+                from retrieval.embedding_cache import set_torch_threads
+
+                set_torch_threads(settings.embedder_threads)
             server: EmbeddedLlamaServer | None = None
             if settings.backend == "embedded":
                 server = EmbeddedLlamaServer(

@@ -1,0 +1,190 @@
+"""What the gateway adds to a request: direct to a fast upstream vs through the gateway.
+
+Starts the fast loopback upstream (``bench/fast_upstream.py``) and the real gateway
+(``uvicorn --factory app.main:create_app``, upstream backend, the real retriever over the
+AdaCultureSafe data) as two subprocesses on 127.0.0.1, then sends real AdaCultureSafe
+safety queries (``scene + " " + requirement``) four ways, interleaved block by block so
+machine noise hits all alike: ``direct`` (to the upstream), and through the gateway in
+modes ``off``, ``inject`` and ``grounded``. Every request carries a different query (no
+cache hits). Reports p50/p95/p99 latency and what the gateway adds (ms and ratio to
+direct), throughput per concurrency, time to first streamed byte at concurrency 1, CPU
+per request (process CPU time / requests) and the gateway's RSS; appends it all, with
+machine, date and versions, to BENCHMARKS.md.
+
+    .venv/bin/python bench/gateway_overhead.py [--requests 200] [--label after]
+
+Any ``CULTURESAFE_*`` variable in the environment reaches the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.overhead_report import (  # noqa: E402
+    Block,
+    append_markdown,
+    free_port,
+    machine_lines,
+    proc_cpu_s,
+    rss_mb,
+    table,
+)
+from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
+
+TARGETS = ("direct", "off", "inject", "grounded")
+
+
+def _start(cmd: list[str], env: dict[str, str], health: str, log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{cmd[2]} did not start (see {log})")
+        try:
+            if httpx.get(health, timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+
+
+def _queries(data_dir: Path) -> list[str]:
+    kb = load_knowledge_base(data_dir)
+    texts = [q.text for d in kb.descriptions for q in d.safety]
+    random.Random(7).shuffle(texts)
+    return texts
+
+
+class Bench:
+    """The two servers, the client and the query supply."""
+
+    def __init__(self, upstream: str, gateway: str, gateway_pid: int, upstream_pid: int,
+                 queries: list[str]) -> None:
+        self.urls = {"direct": f"{upstream}/v1/chat/completions",
+                     **dict.fromkeys(TARGETS[1:], f"{gateway}/v1/chat/completions")}
+        self.pids = {"direct": upstream_pid, **dict.fromkeys(TARGETS[1:], gateway_pid)}
+        self.queries = queries
+        self.next_query = 0
+        self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(
+            max_connections=256, max_keepalive_connections=256))
+
+    def _take(self, n: int) -> list[str]:
+        if self.next_query + n > len(self.queries):
+            self.next_query = 0  # more requests than queries: start over (cache may hit)
+        out = self.queries[self.next_query:self.next_query + n]
+        self.next_query += n
+        return out
+
+    def _body(self, target: str, query: str, stream: bool) -> dict[str, object]:
+        body: dict[str, object] = {"model": "fast-upstream", "stream": stream,
+                                   "messages": [{"role": "user", "content": query}]}
+        if target != "direct":
+            body["culturesafe"] = {"mode": target}
+        return body
+
+    async def _one(self, target: str, query: str, stream: bool) -> tuple[float, float]:
+        start = time.perf_counter()
+        first = 0.0
+        async with self.client.stream("POST", self.urls[target],
+                                      json=self._body(target, query, stream)) as response:
+            async for _ in response.aiter_raw():
+                first = first or time.perf_counter() - start
+            if response.status_code != 200:
+                raise SystemExit(f"{target}: HTTP {response.status_code}")
+        return time.perf_counter() - start, first
+
+    async def block(self, target: str, n: int, concurrency: int, stream: bool) -> Block:
+        """``n`` requests to ``target`` at ``concurrency``; latency, wall and CPU time."""
+        todo = list(self._take(n))
+        out = Block(target, concurrency, stream)
+
+        async def worker() -> None:
+            while todo:
+                total, first = await self._one(target, todo.pop(), stream)
+                out.latency_s.append(total)
+                out.first_byte_s.append(first)
+
+        cpu = proc_cpu_s(self.pids[target])
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+        out.wall_s = time.perf_counter() - start
+        out.cpu_s = proc_cpu_s(self.pids[target]) - cpu
+        return out
+
+    async def run(self, levels: list[int], requests: int, rounds: int) -> list[Block]:
+        for target in TARGETS:  # warm-up: connections, model, first-call paths
+            await self.block(target, 8, 4, stream=False)
+            await self.block(target, 4, 1, stream=True)
+        blocks: list[Block] = []
+        per_block = max(1, requests // rounds)
+        phases = [(c, False) for c in levels] + [(1, True)]
+        for concurrency, stream in phases:
+            for r in range(rounds):
+                order = TARGETS[r % 4:] + TARGETS[:r % 4]  # rotate who goes first
+                for target in order:
+                    blocks.append(await self.block(target, per_block, concurrency, stream))
+        await self.client.aclose()
+        return blocks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200,
+                        help="requests per target and concurrency level")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved blocks per level")
+    parser.add_argument("--concurrency", default="1,16,32,64")
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/adaculturesafe")
+    parser.add_argument("--index-dir", type=Path, default=REPO / "var/bench/gateway_overhead/index")
+    parser.add_argument("--label", default="", help="a word for the BENCHMARKS.md heading")
+    parser.add_argument("--no-append", action="store_true", help="print only")
+    args = parser.parse_args()
+    logs = REPO / "var/bench/gateway_overhead"
+    levels = [int(c) for c in args.concurrency.split(",")]
+    up_port, gw_port = free_port(), free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false", "CULTURESAFE_BACKEND": "upstream",
+           "CULTURESAFE_UPSTREAM_BASE_URL": f"http://127.0.0.1:{up_port}/v1",
+           "CULTURESAFE_UPSTREAM_MODEL": "fast-upstream",
+           "CULTURESAFE_DATA_DIR": str(args.data_dir), "CULTURESAFE_INDEX_DIR": str(args.index_dir),
+           "CULTURESAFE_MAX_CONCURRENT_UPSTREAM": "256", "CULTURESAFE_LOG_JSON": "false"}
+    upstream = _start([sys.executable, "bench/fast_upstream.py", "--port", str(up_port)], env,
+                      f"http://127.0.0.1:{up_port}/v1/models", logs / "upstream.log")
+    gateway = None
+    try:
+        gateway = _start([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                          "--host", "127.0.0.1", "--port", str(gw_port), "--log-level",
+                          "warning", "--no-access-log", "--backlog", "4096"], env,
+                         f"http://127.0.0.1:{gw_port}/healthz", logs / "gateway.log")
+        bench = Bench(f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}",
+                      gateway.pid, upstream.pid, _queries(args.data_dir))
+        blocks = asyncio.run(bench.run(levels, args.requests, args.rounds))
+        rss = rss_mb(gateway.pid)
+    finally:
+        for proc in (gateway, upstream):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(30)
+    lines = table(blocks, TARGETS)
+    lines.append(f"\nGateway RSS after the run (five-country index): {rss:.0f} MB")
+    print("\n".join(lines))
+    if not args.no_append:
+        command = " ".join(["bench/gateway_overhead.py", *sys.argv[1:]])
+        append_markdown(REPO / "BENCHMARKS.md", command, args.label, machine_lines(), lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Request-path mechanisms: the embedder thread setting, the query cache, one encode per
+request (real retriever over the starter knowledge base, real uvicorn)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from app.config import Settings
+from app.grounding import GroundingService
+from app.main import create_app, with_query_cache
+from app.metrics import Metrics
+from retrieval.embedding_cache import CachedEmbedder
+from retrieval.protocols import Embedder, Retriever
+from retrieval.retriever import DenseRetriever
+from tests.app.conftest import serve, upstream_settings
+
+
+class CountingEmbedder:
+    """The retriever's real embedder, recording each call's texts."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.calls: list[list[str]] = []
+        self.name = inner.name
+        self.dimension = inner.dimension
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
+
+
+def test_the_lifespan_applies_the_embedder_thread_setting(
+    fake_upstream: tuple[str, list[object]], retriever: Retriever
+) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        app = create_app(upstream_settings(fake_upstream[0], embedder_threads=1),
+                         retriever=retriever)
+        with serve(app) as url:
+            assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+            seen: list[int] = []  # what a new worker thread (where encodes run) gets
+            worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+            worker.start()
+            worker.join()
+            assert seen == [1]
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_query_cache_wraps_a_dense_retriever_once(retriever: Retriever) -> None:
+    assert isinstance(retriever, DenseRetriever)
+    original = retriever.embedder
+    try:
+        with_query_cache(retriever, 16)
+        with_query_cache(retriever, 16)
+        assert isinstance(retriever.embedder, CachedEmbedder)
+        assert retriever.embedder.inner is original
+        assert with_query_cache(retriever, 0) is retriever
+    finally:
+        retriever.embedder = original
+
+
+async def test_a_multi_turn_request_embeds_once(retriever: Retriever) -> None:
+    assert isinstance(retriever, DenseRetriever)
+    original = retriever.embedder
+    counting = CountingEmbedder(original)
+    retriever.embedder = counting
+    try:
+        service = GroundingService(
+            retriever, Settings(index_dir=Path("unused"), grounding_technique="instruct"),
+            Metrics())
+        messages = [{"role": "user", "content": "I am travelling to Japan next month."},
+                    {"role": "assistant", "content": "Have a good trip!"},
+                    {"role": "user", "content": "Should I tip the waiter there?"}]
+        plan = await service.plan(messages, None)
+        assert plan.applied
+        assert len(counting.calls) == 1 and len(counting.calls[0]) == 2
+        counting.calls.clear()
+        await service.plan(messages[-1:], None)
+        assert counting.calls == [["Should I tip the waiter there?"]]
+    finally:
+        retriever.embedder = original
