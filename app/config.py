@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     # 1 measured fastest on a shared 2-core machine (BENCHMARKS.md, "Gateway overhead").
     embedder_threads: int = Field(default=1, ge=0)
     query_cache_size: int = Field(default=4096, ge=0)  # query embeddings kept; 0: no cache
+    query_batch_size: int = Field(default=32, ge=1)  # most texts per batched encode; 1: none
 
     # --- grounding ----------------------------------------------------------------------
     grounding_default_mode: GroundingMode = "grounded"

@@ -11,8 +11,10 @@ whether the answer will carry a ``<culture_knowledge>`` block to strip. Modes:
   citing ``[n]``, then answers respectfully; the block is removed from the answer.
 
 Retrieval runs on the latest user turn, and on that turn with the previous user turn as
-context (to resolve "what about there?"); the better score of a passage wins. When nothing
-passes the similarity threshold, the request goes upstream unchanged (``applied: false``).
+context (to resolve "what about there?"); the better score of a passage wins. Both are
+embedded in one call, batched with concurrent requests' (``app/query_batcher.py``).
+When nothing passes the similarity threshold, the request goes upstream unchanged
+(``applied: false``).
 The client's system message is kept verbatim: grounding adds to it, never replaces it.
 """
 
@@ -29,6 +31,7 @@ from app.errors import RetrievalFailed
 from app.knowledge_block import neutralize
 from app.metrics import Metrics
 from app.protocol import Citation, CultureSafeDetails, GroundingOptions
+from app.query_batcher import QueryBatcher
 from app.techniques.prompting import TechniquePlan, build_technique
 from prompts import load_prompt
 from retrieval.models import Passage
@@ -159,17 +162,25 @@ class GroundingService:
         self._retriever = retriever
         self._settings = settings
         self._metrics = metrics
+        search_many = getattr(retriever, "search_many", None)
+        self._batcher = (
+            QueryBatcher(search_many, settings.query_batch_size)
+            if callable(search_many) and settings.query_batch_size > 1
+            else None
+        )
 
     def _search_all(
         self, queries: list[str], k: int, location: str | None
     ) -> list[list[Passage]]:
-        """Every query in one worker-thread hop, embedded in one batch when the retriever
-        can (``search_many``), instead of one hop and one model call per query."""
-        search_many = getattr(self._retriever, "search_many", None)
-        if search_many is not None and len(queries) > 1:
-            found: list[list[Passage]] = search_many(queries, k, location)
-            return found
+        """Every query in one worker-thread hop (retrievers without ``search_many``)."""
         return [self._retriever.search(query, k, location) for query in queries]
+
+    async def _search(
+        self, queries: list[str], k: int, location: str | None
+    ) -> list[list[Passage]]:
+        if self._batcher is not None:  # one encode for this request and its concurrent peers
+            return await self._batcher.search(queries, k, location)
+        return await anyio.to_thread.run_sync(self._search_all, queries, k, location)
 
     async def _retrieve(
         self, queries: list[str], k: int, location: str | None
@@ -177,9 +188,7 @@ class GroundingService:
         start = time.perf_counter()
         best: dict[str, Passage] = {}
         try:
-            for found in await anyio.to_thread.run_sync(
-                self._search_all, queries, k, location
-            ):
+            for found in await self._search(queries, k, location):
                 for passage in found:
                     if passage.id not in best or passage.score > best[passage.id].score:
                         best[passage.id] = passage

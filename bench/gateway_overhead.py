@@ -181,7 +181,10 @@ def main() -> int:
     lines.append(f"\nGateway RSS after the run (five-country index): {rss:.0f} MB")
     print("\n".join(lines))
     if not args.no_append:
-        command = " ".join(["bench/gateway_overhead.py", *sys.argv[1:]])
+        knobs = [f"{k}={v}" for k, v in sorted(os.environ.items())
+                 if k.startswith("CULTURESAFE_")]
+        argv = [a if " " not in a else repr(a) for a in sys.argv[1:]]
+        command = " ".join([*knobs, ".venv/bin/python bench/gateway_overhead.py", *argv])
         append_markdown(REPO / "BENCHMARKS.md", command, args.label, machine_lines(), lines)
     return 0
 

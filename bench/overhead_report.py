@@ -108,7 +108,7 @@ def append_markdown(path: Path, command: str, label: str, machine: list[str],
                     lines: list[str]) -> None:
     """Append a dated section for this run to BENCHMARKS.md."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    title = f"### `{command}` ({label}, {now})" if label else f"### `{command}` ({now})"
+    title = f"### {label or 'Run'} ({now})\n\n`{command}`"
     note = ("CPU ms/req: process CPU time / requests; for `direct` that of the fast "
             "upstream, for the modes that of the gateway (the ratio compares the two).")
     with path.open("a", encoding="utf-8") as out:

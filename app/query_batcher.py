@@ -1,0 +1,95 @@
+"""Micro-batching of concurrent retrieval queries into one embedding call.
+
+Embedding is nearly all of grounding's cost (BENCHMARKS.md, "Gateway overhead") and the
+embedder runs one call at a time; batched, MiniLM costs much less per text than one text
+at a time. So while one batch is being searched in a worker thread, the queries of newly
+arrived requests wait in a queue, and the next batch takes them all (up to
+``max_batch`` texts). No timer: a lone request goes at once, so latency at concurrency 1
+is unchanged, and batches form by themselves exactly when requests overlap.
+
+Results are those of ``search_many`` per text: batching changes which texts share a model
+call, not the vectors (row-wise) nor the ranking. A request searching with a smaller
+``k`` than its batch-mates gets the prefix of the longer ranking, which is its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from retrieval.models import Passage
+
+SearchMany = Callable[[Sequence[str], int, str | None], list[list[Passage]]]
+
+
+@dataclass
+class _Job:
+    queries: list[str]
+    k: int
+    location: str | None
+    done: asyncio.Future[list[list[Passage]]]
+
+
+class QueryBatcher:
+    """Runs ``search_many`` for queued requests, one batch at a time, off the event loop."""
+
+    def __init__(self, search_many: SearchMany, max_batch: int = 32) -> None:
+        self._search_many = search_many
+        self._max_batch = max(1, max_batch)
+        self._pending: list[_Job] = []
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # model calls made (for tests and diagnostics)
+
+    async def search(self, queries: list[str], k: int, location: str | None) -> list[list[Passage]]:
+        """The passages of each query, as ``search_many(queries, k, location)`` gives them."""
+        if not queries:
+            return []
+        job = _Job(queries, k, location, asyncio.get_running_loop().create_future())
+        self._pending.append(job)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await job.done
+
+    def _take(self) -> list[_Job]:
+        batch: list[_Job] = []
+        size = 0
+        while self._pending and (not batch or size + len(self._pending[0].queries)
+                                 <= self._max_batch):
+            job = self._pending.pop(0)
+            if not job.done.done():  # skip requests already cancelled
+                batch.append(job)
+                size += len(job.queries)
+        return batch
+
+    def _run(self, batch: list[_Job]) -> list[list[list[Passage]]]:
+        """Per job, its results; one ``search_many`` per distinct location (usually one)."""
+        out: dict[int, list[list[Passage]]] = {}
+        for location in dict.fromkeys(job.location for job in batch):
+            jobs = [(i, j) for i, j in enumerate(batch) if j.location == location]
+            texts = [q for _, j in jobs for q in j.queries]
+            found = self._search_many(texts, max(j.k for _, j in jobs), location)
+            self.batches += 1
+            start = 0
+            for i, job in jobs:
+                out[i] = [hits[: job.k] for hits in found[start:start + len(job.queries)]]
+                start += len(job.queries)
+        return [out[i] for i in range(len(batch))]
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._take()
+            if not batch:
+                continue
+            try:
+                results = await anyio.to_thread.run_sync(self._run, batch)
+            except Exception as exc:  # each waiting request fails as its own would have
+                for job in batch:
+                    if not job.done.done():
+                        job.done.set_exception(exc)
+                continue
+            for job, result in zip(batch, results, strict=True):
+                if not job.done.done():
+                    job.done.set_result(result)
