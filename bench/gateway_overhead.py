@@ -24,6 +24,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -159,7 +160,9 @@ def main() -> int:
            "CULTURESAFE_UPSTREAM_BASE_URL": f"http://127.0.0.1:{up_port}/v1",
            "CULTURESAFE_UPSTREAM_MODEL": "fast-upstream",
            "CULTURESAFE_DATA_DIR": str(args.data_dir), "CULTURESAFE_INDEX_DIR": str(args.index_dir),
-           "CULTURESAFE_MAX_CONCURRENT_UPSTREAM": "256", "CULTURESAFE_LOG_JSON": "false"}
+           "CULTURESAFE_MAX_CONCURRENT_UPSTREAM": "256", "CULTURESAFE_LOG_JSON": "false",
+           # an empty runs dir: the gateway resumes unfinished evaluation jobs it finds there
+           "CULTURESAFE_RUNS_DIR": tempfile.mkdtemp(prefix="overhead-runs-")}
     upstream = _start([sys.executable, "bench/fast_upstream.py", "--port", str(up_port)], env,
                       f"http://127.0.0.1:{up_port}/v1/models", logs / "upstream.log")
     gateway = None
