@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     top_k: int = Field(default=3, ge=1, le=50)
     similarity_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
     rebuild_index: bool = False
+    # A failed retrieval fails the request (503) unless this is set: then the request is
+    # served ungrounded (applied: false) with an X-CultureSafe-Warning header.
+    retrieval_fail_open: bool = False
     # torch CPU threads for the query embedder, set at start-up; 0: torch's default.
     # 1 measured fastest on a shared 2-core machine (BENCHMARKS.md, "Gateway overhead").
     embedder_threads: int = Field(default=1, ge=0)

@@ -20,6 +20,7 @@ The client's system message is kept verbatim: grounding adds to it, never replac
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from prompts import load_prompt
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
 
+_log = logging.getLogger(__name__)
 _CONTEXT_CHARS = 400  # earlier-turn text added to the retrieval query
 _WRITES_BLOCK: frozenset[GroundingMode] = frozenset({"elicit", "grounded"})
 
@@ -55,6 +57,7 @@ class GroundingPlan:
     technique: TechniquePlan | None = None  # grounded only: prefill, two-pass... (None: instruct)
     requested_technique: GroundingTechnique | None = None
     technique_fallback: str | None = None
+    warning: str | None = None  # served ungrounded because retrieval failed (fail-open)
 
     def details(
         self, knowledge: str | None = None, overhead_ms: float | None = None
@@ -215,9 +218,17 @@ class GroundingService:
         if constrained_output and mode in _WRITES_BLOCK:
             mode = "inject" if mode == "grounded" else "off"
         passages: tuple[Passage, ...] = ()
+        warning = None
         if mode != "off":
             k = options.top_k or self._settings.top_k
-            passages = await self._retrieve(retrieval_queries(messages), k, options.location)
+            try:
+                passages = await self._retrieve(retrieval_queries(messages), k, options.location)
+            except RetrievalFailed:
+                if not self._settings.retrieval_fail_open:
+                    raise
+                _log.warning("retrieval failed; serving ungrounded (retrieval_fail_open)",
+                             exc_info=True)
+                warning = "knowledge retrieval failed; the answer is not grounded"
         applied = bool(passages)
         out = grounded_messages(messages, mode, passages) if applied else messages
         technique = options.technique or self._settings.grounding_technique
@@ -239,4 +250,5 @@ class GroundingService:
             overhead_ms=(time.perf_counter() - start) * 1000,
             technique=chosen,
             requested_technique=technique,
+            warning=warning,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from app.config import GroundingMode, GroundingTechnique
 
@@ -38,7 +38,7 @@ class ChatMessage(OpenAIBaseModel):
 
 
 class StreamOptions(OpenAIBaseModel):
-    include_usage: bool | None = None
+    include_usage: StrictBool | None = None
 
 
 class GroundingOptions(StrictModel):
@@ -50,20 +50,21 @@ class GroundingOptions(StrictModel):
     technique: GroundingTechnique | None = Field(
         default=None, description="how grounded enforces the knowledge; default from settings"
     )
-    top_k: int | None = Field(default=None, ge=1, le=50)
+    top_k: StrictInt | None = Field(default=None, ge=1, le=50)
     location: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ChatCompletionRequest(OpenAIBaseModel):
     """``POST /v1/chat/completions``: OpenAI's request; unknown fields pass through."""
 
+    # Numbers and flags are strict: JSON true is not 1 and "yes" is not true, as the schema says.
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool | None = False
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    n: int | None = Field(default=None, ge=1, le=128)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: StrictInt | None = Field(default=None, ge=1, le=128)
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
     response_format: dict[str, Any] | None = None
     culturesafe: GroundingOptions | None = None
@@ -136,9 +137,9 @@ class SimpleChatRequest(StrictModel):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str | None = None
     grounding: GroundingOptions | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    seed: int | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    seed: StrictInt | None = None
 
 
 class AssistantMessage(BaseModel):

@@ -37,11 +37,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _headers(applied: bool, overhead_ms: float) -> dict[str, str]:
-    return {
+def _headers(applied: bool, overhead_ms: float, warning: str | None = None) -> dict[str, str]:
+    headers = {
         "X-CultureSafe-Grounded": "true" if applied else "false",
         "X-CultureSafe-Overhead-Ms": f"{overhead_ms:.1f}",
     }
+    if warning:
+        headers["X-CultureSafe-Warning"] = warning
+    return headers
 
 
 def _output_inspected(request: ChatCompletionRequest) -> bool:
@@ -85,11 +88,14 @@ async def create_chat_completion(
         return StreamingResponse(
             stream.frames(),
             media_type="text/event-stream",
-            headers={**_headers(plan.applied, plan.overhead_ms), "Cache-Control": "no-cache"},
+            headers={
+                **_headers(plan.applied, plan.overhead_ms, plan.warning),
+                "Cache-Control": "no-cache",
+            },
             background=BackgroundTask(upstream.aclose),
         )
     data, details = await complete(model, request, plan)
-    return JSONResponse(data, headers=_headers(details.applied, details.overhead_ms))
+    return JSONResponse(data, headers=_headers(details.applied, details.overhead_ms, plan.warning))
 
 
 @router.post("/v1/chat", response_model=SimpleChatResponse, responses=ERROR_RESPONSES)
@@ -114,4 +120,5 @@ async def chat(
         ),
         usage=data.get("usage"),
     )
-    return JSONResponse(body.model_dump(), headers=_headers(details.applied, details.overhead_ms))
+    headers = _headers(details.applied, details.overhead_ms, plan.warning)
+    return JSONResponse(body.model_dump(), headers=headers)

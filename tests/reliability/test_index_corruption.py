@@ -91,8 +91,6 @@ def test_retrieval_failure_fails_the_request_closed_by_default(fault_server: Fau
                           timeout=30).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="no fail-open setting yet (CULTURESAFE_RETRIEVAL_"
-                   "FAIL_OPEN): retrieval failures always answer 503")
 def test_retrieval_failure_served_ungrounded_when_fail_open(fault_server: FaultServer) -> None:
     settings = gateway_settings(fault_server.base_url, retrieval_fail_open=True)
     with serve(create_app(settings, retriever=BrokenRetriever())) as served:
