@@ -182,6 +182,7 @@ async def _wait_reachable(config: RunConfig, limit_s: float) -> None:
     """Poll the target until it answers (or ``limit_s`` passes; the run then reports it)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s
+    delay = 0.5
     while True:
         try:
             await _check_reachable(config.target_endpoint(), "target")
@@ -189,7 +190,8 @@ async def _wait_reachable(config: RunConfig, limit_s: float) -> None:
         except EvalConfigError:
             if loop.time() > deadline:
                 return
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)  # a target that is gone should not keep the loop busy
 
 
 def _write_job_file(run_dir: Path, config: RunConfig) -> None:
