@@ -10,9 +10,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.config import GroundingMode, GroundingTechnique
+
+
+def _json_number(value: Any) -> Any:
+    """A JSON number only: pydantic's lax mode would take ``true`` or ``"5"`` for one
+    (56.0 stays fine for an integer, as in JSON Schema)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
+
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -50,24 +59,30 @@ class GroundingOptions(StrictModel):
     technique: GroundingTechnique | None = Field(
         default=None, description="how grounded enforces the knowledge; default from settings"
     )
-    top_k: StrictInt | None = Field(default=None, ge=1, le=50)
+    top_k: int | None = Field(default=None, ge=1, le=50)
+
+    _numbers = field_validator("top_k", mode="before")(_json_number)
     location: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class ChatCompletionRequest(OpenAIBaseModel):
     """``POST /v1/chat/completions``: OpenAI's request; unknown fields pass through."""
 
-    # Numbers and flags are strict: JSON true is not 1 and "yes" is not true, as the schema says.
+    # Numbers and flags take JSON numbers and booleans only, as the schema says.
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    n: StrictInt | None = Field(default=None, ge=1, le=128)
-    max_tokens: StrictInt | None = Field(default=None, ge=1)
-    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1, le=128)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
     tools: list[dict[str, Any]] | None = None
     response_format: dict[str, Any] | None = None
     culturesafe: GroundingOptions | None = None
+
+    _numbers = field_validator("n", "max_tokens", "max_completion_tokens", mode="before")(
+        _json_number
+    )
 
 
 class Citation(BaseModel):
@@ -137,9 +152,11 @@ class SimpleChatRequest(StrictModel):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str | None = None
     grounding: GroundingOptions | None = None
-    max_tokens: StrictInt | None = Field(default=None, ge=1)
-    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
-    seed: StrictInt | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    seed: int | None = None
+
+    _numbers = field_validator("max_tokens", "temperature", "seed", mode="before")(_json_number)
 
 
 class AssistantMessage(BaseModel):
