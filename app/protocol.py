@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from app.config import GroundingMode, GroundingTechnique
 
 
-def _json_number(value: Any) -> Any:
+def json_number(value: Any) -> Any:
     """A JSON number only: pydantic's lax mode would take ``true`` or ``"5"`` for one
     (56.0 stays fine for an integer, as in JSON Schema)."""
     if isinstance(value, bool | str):
@@ -61,7 +61,7 @@ class GroundingOptions(StrictModel):
     )
     top_k: int | None = Field(default=None, ge=1, le=50)
 
-    _numbers = field_validator("top_k", mode="before")(_json_number)
+    _numbers = field_validator("top_k", mode="before")(json_number)
     location: str | None = Field(default=None, min_length=1, max_length=200)
 
 
@@ -81,7 +81,7 @@ class ChatCompletionRequest(OpenAIBaseModel):
     culturesafe: GroundingOptions | None = None
 
     _numbers = field_validator("n", "max_tokens", "max_completion_tokens", mode="before")(
-        _json_number
+        json_number
     )
 
 
@@ -156,7 +156,7 @@ class SimpleChatRequest(StrictModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     seed: int | None = None
 
-    _numbers = field_validator("max_tokens", "temperature", "seed", mode="before")(_json_number)
+    _numbers = field_validator("max_tokens", "temperature", "seed", mode="before")(json_number)
 
 
 class AssistantMessage(BaseModel):

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.config import GroundingMode, Settings
 from app.deps import SettingsDep
 from app.errors import InvalidRequest, NotFound
-from app.protocol import ErrorResponse
+from app.protocol import ErrorResponse, json_number
 from eval.config import EvalConfigError, RunConfig
 from eval.endpoint import EndpointConfig
 from eval.jobs import JobManager
@@ -58,11 +58,14 @@ class EvaluateRequest(BaseModel):
     per_kind: int = Field(default=10, ge=1, le=100_000)
     countries: list[str] = Field(default_factory=list, max_length=64)
     kinds: list[Kind] = Field(default_factory=_both_kinds, min_length=1)
-    shuffled: bool = True
+    shuffled: StrictBool = True  # JSON true/false only, as the schema says
     seed: int = 0
     run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
     concurrency: int = Field(default=4, ge=1, le=256)
     judge_concurrency: int = Field(default=4, ge=1, le=256)
+
+    _numbers = field_validator("per_kind", "seed", "concurrency", "judge_concurrency",
+                               mode="before")(json_number)
 
 
 class EvaluateAccepted(BaseModel):
