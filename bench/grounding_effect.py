@@ -109,8 +109,11 @@ async def run_one(client: httpx.AsyncClient, judge_ep: Endpoint, condition: str,
         "id": sample.id, "status": "done", "kind": "safety", "country": sample.country,
         "description_id": sample.description_id,
         **await answer(client, build_messages(sample, kind), condition, args)}
-    verdict = await judge(judge_ep, sample, record["response"], max_tokens=args.judge_max_tokens)
-    record["judgement"] = verdict.judgement.model_dump() if verdict.judgement else None
+    record["judgement"] = None
+    if args.judge:
+        verdict = await judge(judge_ep, sample, record["response"],
+                              max_tokens=args.judge_max_tokens)
+        record["judgement"] = verdict.judgement.model_dump() if verdict.judgement else None
     with (args.out / f"{condition.replace(':', '-')}.jsonl").open("a") as f:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -191,9 +194,11 @@ async def ordinary_only(args: argparse.Namespace) -> str:
 
 
 async def ordinary_check(gateway: str, args: argparse.Namespace) -> str:
-    """Every technique leaves the ordinary questions untouched (``applied: false``)."""
+    """Every technique leaves the ordinary questions untouched (``applied: false``), and the
+    default technique's full answers equal the ``off`` answers (temperature 0)."""
     rows = [json.loads(line) for line in ORDINARY.read_text().splitlines() if line.strip()]
     touched: dict[str, int] = {}
+    same, log = 0, args.out / "ordinary.jsonl"
     async with httpx.AsyncClient(base_url=gateway, timeout=args.timeout) as client:
         for cond in [c for c in CONDITIONS if c not in ("off", "inject-gold")]:
             touched[cond] = 0
@@ -202,7 +207,17 @@ async def ordinary_check(gateway: str, args: argparse.Namespace) -> str:
                 got = await answer(client, msgs, cond, argparse.Namespace(
                     **{**vars(args), "max_tokens": 1}))
                 touched[cond] += bool(got["applied"])
-    return ", ".join(f"{c}: {n}/{len(rows)} grounded" for c, n in touched.items())
+        with log.open("w") as f:
+            for row in rows:
+                msgs = [{"role": "user", "content": row["question"]}]
+                off = await answer(client, msgs, "off", args)
+                grounded = await answer(client, msgs, "grounded", args)
+                same += off["response"] == grounded["response"]
+                f.write(json.dumps({"question": row["question"], "off": off["response"],
+                                    "grounded": grounded["response"],
+                                    "applied": grounded["applied"]}) + "\n")
+    return (", ".join(f"{c}: {n}/{len(rows)} grounded" for c, n in touched.items())
+            + f"; default grounded answer identical to off: {same}/{len(rows)} ({log})")
 
 
 @contextmanager
@@ -289,6 +304,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--judge-max-tokens", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--no-judge", dest="judge", action="store_false",
+                    help="judge-free measures only (knowledge presence, echo rate)")
     ap.add_argument("--no-ordinary", dest="ordinary", action="store_false")
     ap.add_argument("--report-only", action="store_true", help="table from the logs only")
     ap.add_argument("--ordinary-only", action="store_true", help="only the ordinary check")

@@ -71,7 +71,8 @@ def first_sentence(text: str) -> str:
 def prefill_text(passages: tuple[Passage, ...]) -> tuple[str, str]:
     """``(prefill, opening)``: the knowledge block and the respectful opening after it."""
     custom = neutralize(first_sentence(passages[0].description))
-    opening = load_prompt("technique_prefill_opening").render(custom=custom)
+    opening = load_prompt("technique_prefill_opening").render(
+        custom=custom, location=neutralize(passages[0].location))
     block = f"{OPEN_TAG}\n{knowledge_lines(passages)}\n{CLOSE_TAG}\n\n"
     return block + opening, opening
 

@@ -48,6 +48,14 @@ def _streamed(technique: GroundingTechnique, deltas: list[str]) -> str:
     return "".join(shaper.feed(d) for d in deltas) + shaper.finish()
 
 
+def test_prefill_opening_lists_the_custom_then_leads_into_another_verified_fact() -> None:
+    # A small model continues a list it was started on by copying the next fact from the
+    # verified block above; left free after a full sentence, it restated the user's claim.
+    opening = _plan("prefill").opening or ""
+    assert "\n- In Japan, tipping is not customary.\n" in opening
+    assert opening.endswith(f"- In {PASSAGE.location},")
+
+
 @pytest.mark.parametrize("echoed", [True, False])
 def test_prefill_text_is_restored_whether_or_not_the_upstream_echoes_it(echoed: bool) -> None:
     plan = _plan("prefill")
