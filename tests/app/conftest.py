@@ -7,6 +7,8 @@
   request's ``model`` (``fake-ok``, ``fake-slow``, ``fake-500``...). It fakes only the
   HTTP boundary, to inject the faults a real model server would rarely produce on cue.
 * ``embedded_gateway``: the gateway on the real embedded SmolLM2 (started once).
+* ``gateway(**settings)``: a ``TestClient`` on the real app in front of the fake upstream,
+  with the given settings overridden.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
@@ -33,6 +36,9 @@ from retrieval.protocols import Retriever
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+Gateway = Callable[..., AbstractContextManager[TestClient]]
+Upstream = tuple[str, list[dict[str, Any]]]
 
 
 @contextmanager
@@ -197,3 +203,23 @@ def embedded_gateway(retriever: Retriever) -> Iterator[str]:
     settings = Settings(backend="embedded", embedded_parallel=2, index_dir=Path("unused"))
     with serve(create_app(settings, retriever=retriever)) as url:
         yield url
+
+
+@pytest.fixture
+def gateway(fake_upstream: Upstream, retriever: Retriever) -> Gateway:
+    """``gateway(**settings)``: a TestClient on the real app (lifespan run), in front of
+    the fake upstream."""
+
+    @contextmanager
+    def start(**overrides: Any) -> Iterator[TestClient]:
+        settings = Settings(
+            backend="upstream",
+            upstream_base_url=fake_upstream[0],
+            index_dir=Path("unused"),
+            read_timeout_s=5.0,
+            **overrides,
+        )
+        with TestClient(create_app(settings, retriever=retriever)) as client:
+            yield client
+
+    return start

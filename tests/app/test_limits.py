@@ -4,45 +4,23 @@ records every body it is sent)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.limits import CHAT_TOKEN_FIELDS, RateLimiter
 from app.main import create_app
 from retrieval.protocols import Retriever
+from tests.app.conftest import Gateway, Upstream
 
 KEY_A = "sk-team-a-123456"
 KEY_B = "sk-team-b-654321"
 MESSAGES = [{"role": "user", "content": "How do people greet each other in Thailand?"}]
 
-Gateway = Callable[..., AbstractContextManager[TestClient]]
-Upstream = tuple[str, list[dict[str, Any]]]
-
-
-@pytest.fixture
-def gateway(fake_upstream: Upstream, retriever: Retriever) -> Gateway:
-    """``gateway(**settings)``: a TestClient on the real app (lifespan run)."""
-
-    @contextmanager
-    def start(**overrides: Any) -> Iterator[TestClient]:
-        settings = Settings(
-            backend="upstream",
-            upstream_base_url=fake_upstream[0],
-            index_dir=Path("unused"),
-            read_timeout_s=5.0,
-            **overrides,
-        )
-        with TestClient(create_app(settings, retriever=retriever)) as client:
-            yield client
-
-    return start
 
 
 def _auth(key: str) -> dict[str, str]:

@@ -6,44 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
 from app.request_context import JsonFormatter, RequestIdFilter, request_id_from
-from retrieval.protocols import Retriever
+from tests.app.conftest import Gateway
 
 KEY = "sk-live-do-not-log-7c1e0f"
 SECRET_CONTENT = "my-grandmother-zanzibar-recipe-4711"
 MESSAGES = [{"role": "user", "content": f"Tell me about {SECRET_CONTENT} in India."}]
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
-Gateway = Callable[..., AbstractContextManager[TestClient]]
-
-
-@pytest.fixture
-def gateway(fake_upstream: tuple[str, list[dict[str, Any]]], retriever: Retriever) -> Gateway:
-    """``gateway(**settings)``: a TestClient on the real app (lifespan run)."""
-
-    @contextmanager
-    def start(**overrides: Any) -> Iterator[TestClient]:
-        settings = Settings(
-            backend="upstream",
-            upstream_base_url=fake_upstream[0],
-            index_dir=Path("unused"),
-            read_timeout_s=5.0,
-            **overrides,
-        )
-        with TestClient(create_app(settings, retriever=retriever)) as client:
-            yield client
-
-    return start
 
 
 def test_given_request_id_is_returned(gateway: Gateway) -> None:

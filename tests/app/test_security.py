@@ -8,8 +8,8 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from app.config import Settings
 from app.main import create_app
 from app.security import KeyRing
 from retrieval.protocols import Retriever
+from tests.app.conftest import Gateway
 
 CHAT_KEY = "sk-chat-9f8e7d6c5b4a"
 OTHER_CHAT_KEY = "sk-chat-second-1234"
@@ -38,26 +39,6 @@ PROTECTED = [
 ]
 PROTECTED_IDS = [path for _, path, _ in PROTECTED]
 
-Gateway = Callable[..., AbstractContextManager[TestClient]]
-
-
-@pytest.fixture
-def gateway(fake_upstream: tuple[str, list[dict[str, Any]]], retriever: Retriever) -> Gateway:
-    """``gateway(**settings)``: a TestClient on the real app (lifespan run)."""
-
-    @contextmanager
-    def start(**overrides: Any) -> Iterator[TestClient]:
-        settings = Settings(
-            backend="upstream",
-            upstream_base_url=fake_upstream[0],
-            index_dir=Path("unused"),
-            read_timeout_s=5.0,
-            **overrides,
-        )
-        with TestClient(create_app(settings, retriever=retriever)) as client:
-            yield client
-
-    return start
 
 
 def _call(client: TestClient, method: str, path: str, body: Any, key: str | None) -> Any:
