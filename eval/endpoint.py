@@ -3,7 +3,9 @@ schema output with a fallback for servers that refuse it.
 
 Retries with backoff, jitter and ``Retry-After`` on 429/5xx/timeouts are the official
 ``openai`` client's own (``max_retries``); this module adds the concurrency bound and the
-one-time detection of ``response_format`` support.
+one-time detection of ``response_format`` support. Under the client, plain ``http://``
+endpoints use :class:`~eval.http_transport.PooledHTTP11Transport` (a keep-alive pool whose
+cost per request does not grow with the concurrency), which endpoints of one run share.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import contextlib
 import time
 from typing import Any
 
+import httpx
 import openai
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field
+
+from eval.http_transport import PooledHTTP11Transport, lean_transport_applies
 
 
 class EndpointConfig(BaseModel):
@@ -50,25 +55,45 @@ class Completion(BaseModel):
 class Endpoint:
     """Sends chat requests to one endpoint, at most ``concurrency`` at a time."""
 
-    def __init__(self, config: EndpointConfig) -> None:
+    def __init__(
+        self, config: EndpointConfig, *, transport: PooledHTTP11Transport | None = None
+    ) -> None:
+        """``transport``: a pool to share with other endpoints (closed by its owner);
+        ``None`` gives this endpoint its own (closed by ``aclose``)."""
         self.config = config
         self.schema_supported: bool | None = None  # unknown until the first schema request
         self._semaphore = asyncio.Semaphore(config.concurrency)
+        http_client = None
+        self._transport: PooledHTTP11Transport | None = None
+        self._own_transport = False
+        if lean_transport_applies(config.base_url):
+            self._own_transport = transport is None
+            self._transport = transport or PooledHTTP11Transport()
+            # The client closes its transport on close: a shared pool is closed by its owner.
+            http_client = httpx.AsyncClient(
+                transport=_Borrowed(self._transport), follow_redirects=True,
+                timeout=config.timeout_s,
+            )
         self._client = AsyncOpenAI(
             base_url=config.base_url,
             api_key=config.api_key,
             max_retries=config.max_retries,
             timeout=config.timeout_s,
+            http_client=http_client,
         )
 
     async def aclose(self) -> None:
         await self._client.close()
+        if self._own_transport and self._transport is not None:
+            await self._transport.aclose()
 
     async def check_reachable(self) -> None:
-        """List models once: raises ``openai.APIConnectionError`` when nothing answers
-        (an HTTP error status means the server is there, which is all this checks)."""
+        """Ask for the model list once: raises ``openai.APIConnectionError`` when nothing
+        answers (an HTTP error status means the server is there, which is all this checks).
+        The raw ``get`` spares importing the client's ``models`` resource and its types
+        (most of a resumed run's start-up)."""
         with contextlib.suppress(openai.APIStatusError):
-            await self._client.with_options(max_retries=0).models.list()
+            await self._client.with_options(max_retries=0).get("/models", cast_to=str)
 
     async def complete(
         self,
@@ -127,3 +152,16 @@ class Endpoint:
             completion_tokens=resp.usage.completion_tokens if resp.usage else None,
             finish_reason=choice.finish_reason if choice else None,
         )
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """A shared transport seen through one client: closing the client leaves it open."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        pass

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from eval.config import EvalConfigError, RunConfig
 from eval.endpoint import Endpoint
+from eval.http_transport import PooledHTTP11Transport
 from eval.judge import judge
 from eval.manifest import open_run
 from eval.run_log import SAMPLES_FILE, SampleLog
@@ -110,8 +111,12 @@ async def run_evaluation(
 ) -> RunResult:
     """Run (or resume) an evaluation and write its report. See ``RunConfig``."""
     run = open_run(config)
-    target = Endpoint(config.target_endpoint())
-    judge_ep = Endpoint(config.judge) if config.judge and "safety" in config.kinds else None
+    pool = PooledHTTP11Transport()  # one keep-alive pool for target and judge
+    target = Endpoint(config.target_endpoint(), transport=pool)
+    judge_ep = (
+        Endpoint(config.judge, transport=pool)
+        if config.judge and "safety" in config.kinds else None
+    )
     log = SampleLog(run.run_dir)
     done_count, errors = len(run.done_ids), 0
     try:
@@ -157,6 +162,7 @@ async def run_evaluation(
         await target.aclose()
         if judge_ep is not None:
             await judge_ep.aclose()
+        await pool.aclose()
     run.finish(status="finished" if errors == 0 else "incomplete",
                at=dt.datetime.now(dt.UTC).isoformat())
     result = RunResult(run_id=run.run_id, run_dir=run.run_dir, total=len(run.samples),
