@@ -45,6 +45,9 @@ def build_retriever(settings: Settings) -> Retriever:
         threshold=settings.similarity_threshold,
         rebuild=settings.rebuild_index,
         progress=False,
+        embedder_backend=settings.embedder_backend,
+        embedder_cache_dir=settings.embedder_cache_dir,
+        embedder_threads=settings.embedder_threads,
     )
     return with_query_cache(retriever, settings.query_cache_size)
 
@@ -85,7 +88,9 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
         async with AsyncExitStack() as stack:
             base_url, model_name = settings.upstream_base_url, settings.upstream_model
             built: dict[str, Any] = {"retriever": retriever}
-            if settings.embedder_threads:  # before any worker thread encodes; not at import
+            # torch's threads are process-wide (onnx takes them per session): set them
+            # before any worker thread encodes, not at import, and only for torch.
+            if settings.embedder_threads and settings.embedder_backend == "torch":
                 from retrieval.embedding_cache import set_torch_threads
 
                 set_torch_threads(settings.embedder_threads)

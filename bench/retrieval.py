@@ -5,11 +5,15 @@ description is the ground truth. Only descriptions (with their location) are ind
 the questions and queries are only ever used as queries.
 
     python bench/retrieval.py [--data ../shared/data/adaculturesafe] [--sample N]
+    python bench/retrieval.py --backends torch,onnx,onnx-int8 [--sample N]
 
 Prints Recall@1/5/20 and MRR (knowledge questions and safety queries separately, overall
 and per location so a choice made on some countries can be checked on the others),
 single-query latency (p50/p95, best of --latency-runs runs), and the top-1 cosine of
-cultural vs ordinary prompts, which the similarity threshold must separate.
+cultural vs ordinary prompts, which the similarity threshold must separate. With
+--backends it compares embedder runtimes instead (shipped method only): recall with the
+index and the queries embedded by each backend, and by torch (index) + each (queries),
+and embedding latency per query, alone and in batches of 32 (wall and CPU ms).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,10 +38,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(H
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
+from retrieval.embedder_factory import load_embedder  # noqa: E402
+from retrieval.embedding_cache import set_torch_threads  # noqa: E402
 from retrieval.index import build_index, text_to_index  # noqa: E402
 from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
 from retrieval.lexical import LexicalScorer  # noqa: E402
+from retrieval.protocols import Embedder  # noqa: E402
 from retrieval.retriever import HYBRID, PLAIN_DENSE, DenseRetriever  # noqa: E402
 
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "adaculturesafe"
@@ -87,6 +94,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latency-queries", type=int, default=100)
     parser.add_argument("--latency-runs", type=int, default=3)
+    parser.add_argument("--backend", default="torch", help="embedder runtime of the tables")
+    parser.add_argument("--backends", default="", help="compare these runtimes (a,b,...)")
     args = parser.parse_args()
 
     kb, queries = load_queries(args.data)
@@ -95,7 +104,10 @@ def main() -> None:
         queries = {kind: rng.sample(qs, min(args.sample, len(qs))) for kind, qs in queries.items()}
     location_of = {d.id: d.location for d in kb.descriptions}  # type: ignore[attr-defined]
     descriptions = kb.descriptions  # type: ignore[attr-defined]
-    embedder = SentenceTransformerEmbedder()
+    if args.backends:
+        backend_report(descriptions, queries, args.backends.split(","), rng, args)
+        return
+    embedder = load_embedder(backend=args.backend)
 
     t0 = time.perf_counter()
     dense = DenseRetriever(
@@ -183,6 +195,58 @@ def threshold_report(dense: DenseRetriever, hybrid: DenseRetriever,
             pct = np.percentile(top, [0, 1, 5, 50, 100])
             print(f"| {name} | {label} | {len(top)} | " + " | ".join(f"{v:.3f}" for v in pct)
                   + " |")
+
+
+def encode_timing(embedder: Embedder, texts: list[str], batch: int) -> tuple[float, float]:
+    """(p50 wall ms, CPU ms) per text, encoding ``texts`` ``batch`` at a time."""
+    walls = []
+    cpu = time.process_time()
+    for start in range(0, len(texts), batch):
+        t0 = time.perf_counter()
+        embedder.encode(texts[start:start + batch])
+        walls.append((time.perf_counter() - t0) * 1000 / len(texts[start:start + batch]))
+    return statistics.median(walls), (time.process_time() - cpu) * 1000 / len(texts)
+
+
+def backend_report(descriptions: list[Any], queries: dict[str, list[tuple[str, str]]],
+                   backends: list[str], rng: random.Random, args: argparse.Namespace) -> None:
+    """Recall of the shipped method and embedding latency, per embedder runtime."""
+    embedders = {b: load_embedder(backend=b, threads=1) for b in backends}
+    set_torch_threads(1)
+    indexes = {b: build_index(descriptions, e, layout=HYBRID.layout) for b, e in embedders.items()}
+    pairs = [(b, b) for b in backends] + [("torch", b) for b in backends
+                                          if b != "torch" and "torch" in backends]
+    recall: dict[tuple[str, str], list[float]] = defaultdict(list)
+    timing: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
+    for kind, items in queries.items():
+        texts, gold = [q for q, _ in items], [g for _, g in items]
+        vectors = {b: e.encode(texts) for b, e in embedders.items()}
+        for index_by, query_by in pairs:
+            retriever = DenseRetriever(indexes[index_by], embedders[query_by], threshold=-1.0,
+                                       method=HYBRID)
+            ranked = [[p.id for p in ps]
+                      for ps in retriever.search_embedded(texts, vectors[query_by], DEPTH)]
+            q = quality(ranked, gold)
+            recall[(index_by, query_by)] += [q["R@1"], q["R@5"]]
+        sample = rng.sample(texts, min(args.latency_queries, len(texts)))
+        for _ in range(args.latency_runs):  # interleaved, so load bursts hit every backend
+            for b, e in embedders.items():
+                for batch in (1, 32):
+                    timing[(b, kind, batch)].append(encode_timing(e, sample, batch))
+    n = {kind: len(items) for kind, items in queries.items()}
+    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, 1 thread; "
+          f"{len(descriptions)} descriptions; {n} queries; latency: {args.latency_queries} "
+          f"texts per kind, best of {args.latency_runs} interleaved runs")
+    print("\n| index by | queries by | knowledge R@1 | R@5 | safety R@1 | R@5 |")
+    print("|---|---|---|---|---|---|")
+    for pair in pairs:
+        print(f"| {pair[0]} | {pair[1]} | " + " | ".join(f"{v:.3f}" for v in recall[pair]) + " |")
+    print("\nEmbedding ms per query: wall p50 / CPU mean\n")
+    print("| backend | knowledge, 1 | knowledge, batch 32 | safety, 1 | safety, batch 32 |")
+    print("|---|---|---|---|---|")
+    for b in backends:
+        cells = [min(timing[(b, kind, batch)]) for kind in queries for batch in (1, 32)]
+        print(f"| {b} | " + " | ".join(f"{w:.1f} / {c:.1f}" for w, c in cells) + " |")
 
 
 if __name__ == "__main__":

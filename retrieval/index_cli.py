@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from retrieval.embedder_factory import BACKENDS, DEFAULT_BACKEND, DEFAULT_CACHE_DIR
 from retrieval.errors import RetrievalError
 
 index_app = typer.Typer(help="Build and inspect the FAISS index of cultural descriptions.")
@@ -39,6 +40,13 @@ def build(
         bool,
         typer.Option("--rebuild", help="Rebuild even if a matching index exists."),
     ] = False,
+    backend: Annotated[
+        str,
+        typer.Option("--backend", help="Embedder runtime: torch, onnx or onnx-int8."),
+    ] = DEFAULT_BACKEND,
+    cache_dir: Annotated[
+        Path, typer.Option("--cache-dir", help="Where the onnx backends keep exported models.")
+    ] = DEFAULT_CACHE_DIR,
 ) -> None:
     """Embed the knowledge base and write the index (atomically) to --out."""
     from retrieval.index_store import IndexNotFoundError, read_manifest
@@ -59,6 +67,9 @@ def build(
             threshold=0.0,
             rebuild=rebuild,
             progress=True,
+            embedder_backend=backend,
+            embedder_cache_dir=cache_dir,
+            embedder_threads=0,
         )
     except RetrievalError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -93,3 +104,53 @@ def info(
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         typer.echo(f"{key}: {value}")
     typer.echo("files: ok (checksums match)")
+
+
+@index_app.command("export-embedder")
+def export_embedder(
+    backend: Annotated[
+        str, typer.Option("--backend", help="onnx, onnx-int8, or all (both).")
+    ] = "all",
+    embedder: Annotated[
+        str | None,
+        typer.Option("--embedder", help="Local model directory (default: packaged MiniLM)."),
+    ] = None,
+    cache_dir: Annotated[
+        Path, typer.Option("--cache-dir", help="Where exported models are kept.")
+    ] = DEFAULT_CACHE_DIR,
+    force: Annotated[
+        bool, typer.Option("--force", help="Export even if the cached model is current.")
+    ] = False,
+) -> None:
+    """Export the embedder to ONNX (fp32 and/or int8) now, instead of at first use."""
+    import logging
+
+    from retrieval.embedder import DEFAULT_EMBEDDER_NAME, default_model_path, embedder_name
+    from retrieval.onnx_export import Variant, ensure_exported, variant_dir
+
+    onnx_backends = [b for b in BACKENDS if b != "torch"]
+    chosen = onnx_backends if backend == "all" else [backend]
+    if not set(chosen) <= set(onnx_backends):
+        typer.echo(f"error: --backend must be one of {', '.join(onnx_backends)}, all", err=True)
+        raise typer.Exit(code=2)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    export_log = logging.getLogger("retrieval.onnx_export")
+    export_log.addHandler(handler)
+    export_log.setLevel(logging.INFO)
+    export_log.propagate = False  # the quantiser may have configured the root logger
+    name = embedder_name(embedder)
+    source = default_model_path() if name == DEFAULT_EMBEDDER_NAME else Path(name)
+    try:
+        for choice in chosen:
+            variant: Variant = "int8" if choice == "onnx-int8" else "fp32"
+            directory = variant_dir(cache_dir, name, variant)
+            path = ensure_exported(source, directory, variant, force=force)
+            size = path.stat().st_size / 1e6
+            typer.echo(f"{choice}: {path} ({size:.0f} MB, manifest {directory}/manifest.json)")
+    except RetrievalError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        export_log.removeHandler(handler)
+        export_log.propagate = True

@@ -19,7 +19,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.embedder_factory import (
+    DEFAULT_BACKEND,
+    DEFAULT_CACHE_DIR,
+    index_backend,
+    load_embedder,
+)
 from retrieval.index import (
     LAYOUT_LOCATED,
     LAYOUT_PLAIN,
@@ -229,6 +234,9 @@ def build_retriever(
     progress: bool = False,
     method: RetrievalMethod = DEFAULT_METHOD,
     embedder: Embedder | None = None,
+    embedder_backend: str = DEFAULT_BACKEND,
+    embedder_cache_dir: Path = DEFAULT_CACHE_DIR,
+    embedder_threads: int = 1,
 ) -> DenseRetriever:
     """Load the knowledge base and its index (building and saving it if absent).
 
@@ -242,9 +250,14 @@ def build_retriever(
         progress: show a progress bar while embedding.
         method: the query-side method (default: the shipped one).
         embedder: an already loaded embedder, instead of loading ``embedder_model``.
+        embedder_backend, embedder_cache_dir, embedder_threads: how ``embedder_model``
+            is loaded (:func:`retrieval.embedder_factory.load_embedder`).
     """
     kb = load_knowledge_base(data_dir)
-    embedder = embedder or SentenceTransformerEmbedder(embedder_model)
+    given = embedder
+    embedder = embedder or load_embedder(
+        embedder_model, embedder_backend, cache_dir=embedder_cache_dir, threads=embedder_threads
+    )
     expected: dict[str, object] = {
         "embedder": embedder.name,
         "dimension": embedder.dimension,
@@ -258,8 +271,16 @@ def build_retriever(
         except IndexNotFoundError:
             index = None
     if index is None:
+        documents = given or embedder
+        if given is None and index_backend(embedder_backend) != embedder_backend:
+            documents = load_embedder(
+                embedder_model,
+                index_backend(embedder_backend),
+                cache_dir=embedder_cache_dir,
+                threads=embedder_threads,
+            )
         with _progress_bar(progress, f"Embedding {len(kb.descriptions)} descriptions") as bar:
-            index = build_index(kb.descriptions, embedder, layout=method.layout, progress=bar)
+            index = build_index(kb.descriptions, documents, layout=method.layout, progress=bar)
         save_index(index, index_dir, kb_hash=kb.content_hash, kb_source=kb.source)
     return DenseRetriever(
         index,

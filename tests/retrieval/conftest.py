@@ -14,6 +14,7 @@ import pytest
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import DescriptionIndex, build_index
 from retrieval.knowledge_base import KnowledgeBase, load_knowledge_base
+from retrieval.protocols import Embedder
 
 TINY_KB_ROWS = [
     ("th-feet", "Thailand", "In Thailand, pointing your feet at people or at a Buddha image "
@@ -98,3 +99,25 @@ class HashingEmbedder:
 def hashing_embedder() -> HashingEmbedder:
     """A fresh fast test embedder (fault injection via ``fail_after``)."""
     return HashingEmbedder()
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache directory for the exported ONNX models of this session."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session")
+def onnx_fp32(onnx_cache: Path) -> Embedder:
+    """The packaged MiniLM on onnxruntime, fp32 (exported once per session)."""
+    from retrieval.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder(cache_dir=onnx_cache, variant="fp32")
+
+
+@pytest.fixture(scope="session")
+def onnx_int8(onnx_cache: Path) -> Embedder:
+    """The packaged MiniLM on onnxruntime, int8 (exported once per session)."""
+    from retrieval.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder(cache_dir=onnx_cache, variant="int8")
