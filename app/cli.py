@@ -49,6 +49,11 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        # uvloop + httptools (uvicorn[standard]) are what "auto" picks; named so a missing
+        # extra fails loudly instead of silently serving on the slower pure-Python stack.
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # our own access line (app/request_context.py) carries the id
     )
 
 
