@@ -90,6 +90,21 @@ def test_log_content_switch_logs_the_messages(
     assert SECRET_CONTENT in "\n".join(_formatted(caplog.records))
 
 
+def test_one_log_line_per_request_and_none_from_the_upstream_client(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """httpx's own INFO line per upstream call is off: our access line covers it."""
+    caplog.set_level(logging.INFO)
+    with gateway() as client:
+        body = {"model": "fake-ok", "messages": MESSAGES, "culturesafe": {"mode": "off"}}
+        assert client.post("/v1/chat/completions", json=body).status_code == 200
+    # (the TestClient's own transport logs as "httpx2": that is the test's client, not ours)
+    assert not [r for r in caplog.records if r.name.split(".")[0] == "httpx"]
+    assert [r.name for r in caplog.records if r.name == "culturesafe.access"] == [
+        "culturesafe.access"
+    ]
+
+
 def test_request_id_from_keeps_only_safe_tokens() -> None:
     assert request_id_from("abc-123") == "abc-123"
     assert GENERATED.match(request_id_from(None))
