@@ -88,9 +88,7 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
         async with AsyncExitStack() as stack:
             base_url, model_name = settings.upstream_base_url, settings.upstream_model
             built: dict[str, Any] = {"retriever": retriever}
-            # torch's threads are process-wide (onnx takes them per session): set them
-            # before any worker thread encodes, not at import, and only for torch.
-            if settings.embedder_threads and settings.embedder_backend == "torch":
+            if settings.embedder_threads:  # before any worker thread encodes; not at import
                 from retrieval.embedding_cache import set_torch_threads
 
                 set_torch_threads(settings.embedder_threads)

@@ -79,6 +79,17 @@ def test_concurrent_encodes_match_serial(onnx_int8: OnnxEmbedder) -> None:
     np.testing.assert_array_equal(np.stack(threaded_singles), np.stack(singles * 3))
     for threaded, serial in zip(threaded_batches, batches, strict=True):
         np.testing.assert_array_equal(threaded, serial)
+    # int8 runs one text at a time, so a vector never depends on its batch-mates.
+    np.testing.assert_array_equal(np.concatenate(batches), np.stack(singles))
+
+
+def test_int8_chunks_would_make_vectors_depend_on_batch_mates(onnx_cache) -> None:
+    # Why int8 runs one text at a time (module docstring): quantised per run.
+    chunked = OnnxEmbedder(cache_dir=onnx_cache, variant="int8", batch_size=16)
+    alone = np.stack([chunked.encode([text])[0] for text in TEXTS])
+    together = chunked.encode(TEXTS)
+    assert not np.array_equal(alone, together)
+    assert np.sum(alone * together, axis=1).min() > 0.95
 
 
 def test_order_of_texts_is_kept(onnx_fp32: OnnxEmbedder) -> None:
