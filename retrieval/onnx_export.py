@@ -97,9 +97,20 @@ def ensure_exported(
         variant: ``"fp32"`` or ``"int8"``.
         force: export even if the cached model is current.
     """
-    expected = expected_manifest(source_dir, variant)
-    if not force and is_current(directory, expected):
-        return directory / MODEL_FILE
+    try:
+        expected = expected_manifest(source_dir, variant)
+        if not force and is_current(directory, expected):
+            return directory / MODEL_FILE
+        return _export(source_dir, directory, variant, expected)
+    except OSError as exc:  # unreadable weights, read-only or full cache directory
+        raise EmbedderLoadError(
+            f"cannot export {source_dir} to ONNX in {directory}: {exc}. Give a writable "
+            "CULTURESAFE_EMBEDDER_CACHE_DIR, or run `culturesafe index export-embedder` "
+            "where it is writable."
+        ) from exc
+
+
+def _export(source_dir: Path, directory: Path, variant: Variant, expected: dict[str, Any]) -> Path:
     log.info("exporting %s to ONNX (%s) in %s ...", source_dir, variant, directory)
     start = time.perf_counter()
     directory.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from app.config import Settings
 from retrieval import onnx_export
-from retrieval.embedder import DEFAULT_EMBEDDER_NAME, default_model_path
+from retrieval.embedder import DEFAULT_EMBEDDER_NAME, EmbedderLoadError, default_model_path
 from retrieval.index import text_to_index
 from retrieval.index_cli import index_app
 from retrieval.index_store import IndexMismatchError, read_manifest
@@ -128,3 +128,10 @@ def test_cli_exports_on_demand(onnx_cache: Path, onnx_fp32, onnx_int8) -> None:
     assert "exporting" not in done.output  # both were current
     bad = runner.invoke(index_app, ["export-embedder", "--backend", "torch"])
     assert bad.exit_code == 2 and "must be one of onnx, onnx-int8, all" in bad.output
+
+
+def test_an_unwritable_cache_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(EmbedderLoadError, match="cannot export .* to ONNX"):
+        onnx_export.ensure_exported(default_model_path(), blocker / "fp32", "fp32")
