@@ -12,6 +12,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+_MAX_CACHED_CHILDREN = 512
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
@@ -64,6 +65,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Labelled children by (route, method, status): ``labels()`` takes a lock and
+        # builds a key on every call. Bounded, since a client chooses the method.
+        self._children: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,8 +87,14 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "GET")
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.request_latency.labels(template, method).observe(
-                time.perf_counter() - start
-            )
+            key = (template, scope.get("method", "GET"), str(status))
+            children = self._children.get(key)
+            if children is None:
+                children = (
+                    self.metrics.requests.labels(*key),
+                    self.metrics.request_latency.labels(*key[:2]),
+                )
+                if len(self._children) < _MAX_CACHED_CHILDREN:
+                    self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)
