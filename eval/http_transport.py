@@ -6,9 +6,9 @@ request grows with the pool: py-spy put it at about half of the harness's event 
 a third of the gateway's pass-through CPU. This transport keeps idle connections per
 origin in a LIFO list, learns that a server closed one from the event loop
 (``eof_received``) instead of polling, writes each request in one ``send``, and parses
-responses with ``httptools`` (the C parser uvicorn uses; it comes with
-``uvicorn[standard]``). The caller (the official ``openai`` client, or the gateway's
-``httpx.AsyncClient``) is unchanged: this only replaces the socket layer under httpx.
+responses in C (:class:`eval.http_connection.Connection`). The caller (the official
+``openai`` client, or the gateway's ``httpx.AsyncClient``) is unchanged: this only
+replaces the socket layer under httpx.
 
 Plain ``http://`` only (loopback model servers, a judge, the gateway's upstream); other
 schemes and ``HEAD`` go to httpx's own transport. Errors are httpx's, with httpcore's
@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
-import httptools
 import httpx
 
-_PAUSE_AT = 256 * 1024  # bytes of unread body before the socket stops being read
+from eval.http_connection import Connection
+
 _MAX_IDLE_PER_ORIGIN = 256
 
 
@@ -41,129 +40,11 @@ def lean_transport_applies(base_url: str) -> bool:
     return "http" not in urllib.request.getproxies() or bool(urllib.request.proxy_bypass(url.host))
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection and the response being read on it (httptools callbacks)."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self._parser = httptools.HttpResponseParser(self)
-        self.begin()
-
-    def begin(self) -> None:
-        self.status = 0
-        self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.headers_done = False
-        self.complete = False
-        self.keep_alive = False
-        self.body: deque[bytes] = deque()
-        self.buffered = 0
-        self.error: Exception | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self.in_use = True  # a request is on this connection until ``release``
-
-    # -- asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"Malformed HTTP response: {exc}"))
-            self.close()
-        if self.buffered > _PAUSE_AT and self.transport is not None:
-            self.transport.pause_reading()
-
-    def eof_received(self) -> bool:
-        self.closed = True
-        if self.headers_done and not self.complete and self._close_delimited():
-            self.on_message_complete()
-        else:
-            self._fail(httpx.RemoteProtocolError("Server disconnected mid-response."))
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._fail(httpx.ReadError(f"Connection lost: {exc}" if exc else "Connection lost."))
-
-    # -- httptools callbacks
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
-        self.headers_done = True
-        self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(bytes(body))
-        self.buffered += len(body)
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        self.keep_alive = self._parser.should_keep_alive() and not self.closed
-        self.complete = True
-        self._wake()
-
-    # -- used by the transport
-    def _close_delimited(self) -> bool:
-        names = {name.lower() for name, _ in self.headers}
-        return b"content-length" not in names and b"transfer-encoding" not in names
-
-    def _fail(self, error: Exception) -> None:
-        if self.in_use and not self.complete and self.error is None:
-            self.error = error
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def take(self) -> bytes:
-        chunk = self.body.popleft()
-        self.buffered -= len(chunk)
-        if self.buffered <= _PAUSE_AT // 2 and self.transport is not None and not self.closed:
-            self.transport.resume_reading()
-        return chunk
-
-    async def wait(self, timeout: float | None) -> None:
-        """Until the next parser event; ``httpx.ReadTimeout`` after ``timeout`` seconds."""
-        if self.error is not None:
-            raise self.error
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
-        try:
-            await waiter
-        finally:
-            self._waiter = None
-            if timer is not None:
-                timer.cancel()
-        if self.error is not None:
-            raise self.error
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(httpx.ReadTimeout("Timed out waiting for the server."))
-
-
 class _ResponseBody(httpx.AsyncByteStream):
     """The body as it arrives; the connection goes back to the pool once fully read."""
 
     def __init__(self, pool: PooledHTTP11Transport, origin: tuple[str, int],
-                 conn: _Connection, timeout: float | None) -> None:
+                 conn: Connection, timeout: float | None) -> None:
         self._pool, self._origin, self._conn, self._timeout = pool, origin, conn, timeout
         self._done = False
 
@@ -191,7 +72,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport: HTTP/1.1 keep-alive over asyncio, LIFO pool per origin."""
 
     def __init__(self, fallback: httpx.AsyncBaseTransport | None = None) -> None:
-        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._idle: dict[tuple[str, int], list[Connection]] = {}
         self._fallback = fallback
 
     def _other(self) -> httpx.AsyncBaseTransport:
@@ -225,7 +106,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
         )
 
-    def _reuse(self, origin: tuple[str, int]) -> _Connection | None:
+    def _reuse(self, origin: tuple[str, int]) -> Connection | None:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
@@ -235,11 +116,11 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
         return None
 
     async def _connect(self, request: httpx.Request, origin: tuple[str, int],
-                       timeout: float | None) -> _Connection:
+                       timeout: float | None) -> Connection:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(_Connection, *origin)
+                _, conn = await loop.create_connection(Connection, *origin)
         except TimeoutError as exc:
             message = f"Timed out connecting to {origin[0]}:{origin[1]}"
             raise httpx.ConnectTimeout(message, request=request) from exc
@@ -247,7 +128,7 @@ class PooledHTTP11Transport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(str(exc), request=request) from exc
         return conn
 
-    def release(self, origin: tuple[str, int], conn: _Connection) -> None:
+    def release(self, origin: tuple[str, int], conn: Connection) -> None:
         """Back to the pool when the response was read to its end on a keep-alive
         connection; closed otherwise (a half-read response cannot be resumed)."""
         conn.in_use = False
