@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     # torch CPU threads for the query embedder, set at start-up; 0: torch's default.
     # 1 measured fastest on a shared 2-core machine (BENCHMARKS.md, "Gateway overhead").
     embedder_threads: int = Field(default=1, ge=0)
-    # Query embedder runtime (retrieval/embedder_factory.py): onnx-int8 measured ~3x less
-    # CPU than torch, recall within a point; onnx exports into embedder_cache_dir at start.
+    # Query embedder runtime (retrieval/embedder_factory.py): onnx-int8 measured 2-4x less
+    # CPU than torch, recall within 0.3 point; onnx* export into embedder_cache_dir once.
     embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
     embedder_cache_dir: Path = Path("var/models/embedder")
     query_cache_size: int = Field(default=4096, ge=0)  # query embeddings kept; 0: no cache
