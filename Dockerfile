@@ -38,8 +38,10 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN --mount=type=cache,target=/root/.cache/pip \
     TORCH_INDEX_URL="${TORCH_INDEX_URL}" bash scripts/docker_install.sh /src
 
-# The starter knowledge base's index, built once here instead of at every container start.
-RUN culturesafe index build --out /data/index
+# The query embedder exported to ONNX (int8 for queries, fp32 for the index) and the starter
+# knowledge base's index, built once here instead of at every container start.
+RUN culturesafe index export-embedder --backend all --cache-dir /data/models/embedder \
+    && culturesafe index build --out /data/index --cache-dir /data/models/embedder
 
 # ---- runtime: the virtualenv and the index, no build context, no compilers, non-root -----
 FROM ${PYTHON_IMAGE} AS runtime
@@ -53,6 +55,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CULTURESAFE_HOST=0.0.0.0 \
     CULTURESAFE_PORT=8000 \
     CULTURESAFE_INDEX_DIR=/data/index \
+    CULTURESAFE_EMBEDDER_CACHE_DIR=/data/models/embedder \
     CULTURESAFE_RUNS_DIR=/data/runs \
     CULTURESAFE_WORKERS=1
 
@@ -63,6 +66,7 @@ RUN useradd --system --user-group --uid 10001 --no-log-init \
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=culturesafe:culturesafe /data/index /data/index
+COPY --from=builder --chown=culturesafe:culturesafe /data/models /data/models
 
 WORKDIR /app
 # Numeric, so that runtimes enforcing runAsNonRoot can check it without the image's passwd.

@@ -88,7 +88,9 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
         async with AsyncExitStack() as stack:
             base_url, model_name = settings.upstream_base_url, settings.upstream_model
             built: dict[str, Any] = {"retriever": retriever}
-            if settings.embedder_threads:  # before any worker thread encodes; not at import
+            # torch threads, before any worker thread encodes; the onnx backends never
+            # import torch on the request path (their threads are set per session).
+            if settings.embedder_threads and settings.embedder_backend == "torch":
                 from retrieval.embedding_cache import set_torch_threads
 
                 set_torch_threads(settings.embedder_threads)

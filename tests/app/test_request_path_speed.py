@@ -42,7 +42,8 @@ def test_the_lifespan_applies_the_embedder_thread_setting(
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        app = create_app(upstream_settings(fake_upstream[0], embedder_threads=1),
+        app = create_app(upstream_settings(fake_upstream[0], embedder_threads=1,
+                                           embedder_backend="torch"),
                          retriever=retriever)
         with serve(app) as url:
             assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200

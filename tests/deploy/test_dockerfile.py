@@ -73,6 +73,13 @@ def test_builder_runs_the_install_script_and_builds_the_index(
     assert "scripts/docker_install.sh" in runs
     assert "https://download.pytorch.org/whl/cpu" in " ".join(a for _, _, a in instructions)
     assert re.search(r"culturesafe index build --out /data/index", runs)
+    # The ONNX query embedder is exported at build time, where the runtime looks for it.
+    assert re.search(r"culturesafe index export-embedder .*--cache-dir /data/models/embedder",
+                     runs)
+    final = _stage(instructions, -1)
+    env = " ".join(a for k, a in final if k == "ENV")
+    assert "CULTURESAFE_EMBEDDER_CACHE_DIR=/data/models/embedder" in env
+    assert any(k == "COPY" and "/data/models" in a for k, a in final)
 
 
 def test_final_stage_is_lean_non_root_and_health_checked(

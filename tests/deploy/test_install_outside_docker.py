@@ -97,6 +97,8 @@ def test_dockerfile_install_and_start_work_outside_docker(
     install_s = time.monotonic() - started
     assert (venv / "bin" / "culturesafe").is_file()
     assert any((data / "index").iterdir()), "the starter index was not built"
+    exported = list((data / "models" / "embedder").rglob("model.onnx"))
+    assert len(exported) == 2, f"the fp32 and int8 query embedders were not exported: {exported}"
 
     port = _free_port()
     run_env = {k: v for k, v in env.items() if k != "TORCH_INDEX_URL"}
