@@ -28,7 +28,6 @@ from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import add_protective_middleware
 from app.routes import chat, evaluate, health, models
 from app.routes import metrics as metrics_route
-from eval.http_transport import PooledHTTP11Transport, lean_transport_applies
 from retrieval.protocols import Retriever
 
 log = logging.getLogger(__name__)
@@ -70,15 +69,11 @@ def _http_client(settings: Settings, base_url: str) -> httpx.AsyncClient:
     headers = {}
     if settings.upstream_api_key is not None and settings.backend == "upstream":
         headers["Authorization"] = f"Bearer {settings.upstream_api_key.get_secret_value()}"
-    # A plain-http upstream gets the lean keep-alive pool (eval/http_transport.py); with a
-    # transport given, httpx ignores ``limits`` (the upstream semaphore bounds the calls).
-    transport = PooledHTTP11Transport() if lean_transport_applies(base_url) else None
     return httpx.AsyncClient(
         base_url=base_url,
         headers=headers,
         timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
         limits=httpx.Limits(max_connections=settings.max_concurrent_upstream + 8),
-        transport=transport,
     )
 
 

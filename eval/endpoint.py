@@ -4,8 +4,10 @@ schema output with a fallback for servers that refuse it.
 Retries with backoff, jitter and ``Retry-After`` on 429/5xx/timeouts are the official
 ``openai`` client's own (``max_retries``); this module adds the concurrency bound and the
 one-time detection of ``response_format`` support. Under the client, plain ``http://``
-endpoints use :class:`~eval.http_transport.PooledHTTP11Transport` (a keep-alive pool whose
-cost per request does not grow with the concurrency), which endpoints of one run share.
+endpoints use aiohttp (``httpx_aiohttp.AiohttpTransport``, the transport behind the
+``openai`` SDK's own ``DefaultAioHttpClient``): httpx's default pool rescans every
+connection on each request, which made it about half of the harness's CPU at concurrency
+16-64. Endpoints of one run share one transport (one connection pool).
 """
 
 from __future__ import annotations
@@ -13,15 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.request
 from typing import Any
 
 import httpx
 import openai
+from httpx_aiohttp import AiohttpTransport
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field
 
-from eval.http_transport import PooledHTTP11Transport, lean_transport_applies
+
+def aiohttp_applies(base_url: str) -> bool:
+    """Whether ``base_url`` gets the aiohttp transport: ``http://`` that no proxy from the
+    environment applies to (httpx ignores proxy variables once given a transport)."""
+    url = httpx.URL(base_url)
+    if url.scheme != "http":
+        return False
+    return "http" not in urllib.request.getproxies() or bool(urllib.request.proxy_bypass(url.host))
+
+
+def pooled_transport(connections: int) -> httpx.AsyncBaseTransport:
+    """An aiohttp connection pool for up to ``connections`` requests at once."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return AiohttpTransport(limits=limits, trust_env=False)
 
 
 class EndpointConfig(BaseModel):
@@ -56,7 +73,7 @@ class Endpoint:
     """Sends chat requests to one endpoint, at most ``concurrency`` at a time."""
 
     def __init__(
-        self, config: EndpointConfig, *, transport: PooledHTTP11Transport | None = None
+        self, config: EndpointConfig, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         """``transport``: a pool to share with other endpoints (closed by its owner);
         ``None`` gives this endpoint its own (closed by ``aclose``)."""
@@ -64,11 +81,11 @@ class Endpoint:
         self.schema_supported: bool | None = None  # unknown until the first schema request
         self._semaphore = asyncio.Semaphore(config.concurrency)
         http_client = None
-        self._transport: PooledHTTP11Transport | None = None
+        self._transport: httpx.AsyncBaseTransport | None = None
         self._own_transport = False
-        if lean_transport_applies(config.base_url):
+        if aiohttp_applies(config.base_url):
             self._own_transport = transport is None
-            self._transport = transport or PooledHTTP11Transport()
+            self._transport = transport or pooled_transport(config.concurrency)
             # The client closes its transport on close: a shared pool is closed by its owner.
             http_client = httpx.AsyncClient(
                 transport=_Borrowed(self._transport), follow_redirects=True,

@@ -16,8 +16,7 @@ import openai
 from pydantic import BaseModel
 
 from eval.config import EvalConfigError, RunConfig
-from eval.endpoint import Endpoint
-from eval.http_transport import PooledHTTP11Transport
+from eval.endpoint import Endpoint, pooled_transport
 from eval.judge import judge
 from eval.manifest import open_run
 from eval.run_log import SAMPLES_FILE, SampleLog
@@ -111,7 +110,9 @@ async def run_evaluation(
 ) -> RunResult:
     """Run (or resume) an evaluation and write its report. See ``RunConfig``."""
     run = open_run(config)
-    pool = PooledHTTP11Transport()  # one keep-alive pool for target and judge
+    # One connection pool for target and judge (used where both are plain http).
+    pool = pooled_transport(config.target.concurrency
+                            + (config.judge.concurrency if config.judge else 0))
     target = Endpoint(config.target_endpoint(), transport=pool)
     judge_ep = (
         Endpoint(config.judge, transport=pool)
