@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     embedder_cache_dir: Path = Path("var/models/embedder")
     query_cache_size: int = Field(default=4096, ge=0)  # query embeddings kept; 0: no cache
     query_batch_size: int = Field(default=32, ge=1)  # most texts per batched encode; 1: none
+    query_batch_workers: int = Field(default=2, ge=1)  # batches encoded at once (threads)
 
     # --- grounding ----------------------------------------------------------------------
     grounding_default_mode: GroundingMode = "grounded"

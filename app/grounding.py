@@ -167,7 +167,8 @@ class GroundingService:
         self._metrics = metrics
         search_many = getattr(retriever, "search_many", None)
         self._batcher = (
-            QueryBatcher(search_many, settings.query_batch_size)
+            QueryBatcher(search_many, settings.query_batch_size,
+                         workers=settings.query_batch_workers)
             if callable(search_many) and settings.query_batch_size > 1
             else None
         )

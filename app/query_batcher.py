@@ -4,8 +4,11 @@ Embedding is nearly all of grounding's cost (BENCHMARKS.md, "Gateway overhead") 
 embedder runs one call at a time; batched, MiniLM costs much less per text than one text
 at a time. So while one batch is being searched in a worker thread, the queries of newly
 arrived requests wait in a queue, and the next batch takes them all (up to
-``max_batch`` texts). No timer: a lone request goes at once, so latency at concurrency 1
-is unchanged, and batches form by themselves exactly when requests overlap.
+``max_batch`` texts); up to ``workers`` batches run at once (the onnx embedders take no
+lock, so a second worker uses the second core; the torch embedder serialises its calls, so
+there batches just keep forming behind it). No timer: a lone request goes at once, so
+latency at concurrency 1 is unchanged, and batches form by themselves exactly when requests
+overlap.
 
 Results are those of ``search_many`` per text: batching changes which texts share a model
 call, not the vectors (row-wise) nor the ranking. A request searching with a smaller
@@ -34,13 +37,14 @@ class _Job:
 
 
 class QueryBatcher:
-    """Runs ``search_many`` for queued requests, one batch at a time, off the event loop."""
+    """Runs ``search_many`` for queued requests in batches, off the event loop."""
 
-    def __init__(self, search_many: SearchMany, max_batch: int = 32) -> None:
+    def __init__(self, search_many: SearchMany, max_batch: int = 32, workers: int = 1) -> None:
         self._search_many = search_many
         self._max_batch = max(1, max_batch)
+        self._workers = max(1, workers)
         self._pending: list[_Job] = []
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0  # model calls made (for tests and diagnostics)
 
     async def search(self, queries: list[str], k: int, location: str | None) -> list[list[Passage]]:
@@ -49,8 +53,10 @@ class QueryBatcher:
             return []
         job = _Job(queries, k, location, asyncio.get_running_loop().create_future())
         self._pending.append(job)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
+        if len(self._tasks) < self._workers:
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await job.done
 
     def _take(self) -> list[_Job]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 
 import pytest
@@ -60,3 +61,27 @@ async def test_a_failing_search_fails_every_request_of_its_batch() -> None:
     assert all(isinstance(e, RuntimeError) for e in got)
     with pytest.raises(RuntimeError, match="unreadable"):
         await batcher.search([QUESTIONS[0]], 3, None)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_up_to_workers_batches_run_at_once(workers: int) -> None:
+    # Each search waits (up to 1 s) for a second one to run beside it: with two workers
+    # both batches meet; with one, the first waits alone and the two run one after the other.
+    barrier = threading.Barrier(2, timeout=1)
+    met: list[bool] = []
+
+    def search_many(queries: Sequence[str], k: int, location: str | None) -> (
+        list[list[Passage]]
+    ):
+        try:
+            barrier.wait()
+            met.append(True)
+        except threading.BrokenBarrierError:
+            met.append(False)
+            barrier.reset()
+        return [[] for _ in queries]
+
+    batcher = QueryBatcher(search_many, max_batch=1, workers=workers)
+    got = await asyncio.gather(*(batcher.search([q], 3, None) for q in QUESTIONS[:2]))
+    assert got == [[[]], [[]]]
+    assert met == ([True, True] if workers == 2 else [False, False])
