@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     index_dir: Path = Path("var/index")
     embedder_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     top_k: int = Field(default=3, ge=1, le=50)
-    similarity_threshold: float = Field(default=0.35, ge=-1.0, le=1.0)
+    similarity_threshold: float = Field(default=0.40, ge=-1.0, le=1.0)
     rebuild_index: bool = False
     # A failed retrieval fails the request (503) unless this is set: then the request is
     # served ungrounded (applied: false) with an X-CultureSafe-Warning header.

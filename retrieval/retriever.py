@@ -148,7 +148,19 @@ class DenseRetriever:
         """:meth:`search` for several queries with a single embedding call."""
         if k <= 0 or not queries:
             return [[] for _ in queries]
-        return self.search_embedded(queries, self.embedder.encode(list(queries)), k, location)
+        texts = [self._query_text(query, location) for query in queries]
+        return self.search_embedded(queries, self.embedder.encode(texts), k, location)
+
+    def _query_text(self, query: str, location: str | None) -> str:
+        """What is embedded for ``query``: under the located layout, a location the caller
+        gives and the query does not name is put in front, as in the indexed texts
+        (``"China: Which numbers are unlucky?"``), so the query is compared with the
+        descriptions on the same footing."""
+        if location is None or self.index.layout != LAYOUT_LOCATED:
+            return query
+        if location.casefold() in (named.casefold() for named in self._detector.detect(query)):
+            return query
+        return text_to_index(location, query, LAYOUT_LOCATED)
 
     def search_embedded(
         self,
