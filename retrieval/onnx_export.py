@@ -41,11 +41,8 @@ QUANTISATION = {"fp32": None, "int8": "dynamic QInt8 MatMul weights, per channel
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def variant_dir(cache_dir: Path, model_name: str, variant: Variant) -> Path:
