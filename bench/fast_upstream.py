@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+# The repository first: run as a script, bench/ would be first and bench/retrieval.py
+# would hide the retrieval package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eval.loopback import read_body, serve_lifespan  # noqa: E402
 
 MODEL = "fast-upstream"
 ANSWER = "Thank you for asking. Customs differ, and each deserves respect."
@@ -47,16 +54,9 @@ def _stream() -> list[bytes]:
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The ASGI entry point."""
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await serve_lifespan(receive, send)
         return
-    body = b""
-    while True:
-        event = await receive()
-        body += event.get("body", b"")
-        if not event.get("more_body"):
-            break
+    body = await read_body(receive)
     path = scope["path"]
     if path.endswith("/chat/completions") and b'"stream":true' in body.replace(b" ", b""):
         await send({"type": "http.response.start", "status": 200,

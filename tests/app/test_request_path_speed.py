@@ -4,12 +4,9 @@ request (real retriever over the starter knowledge base, real uvicorn)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import numpy as np
-import numpy.typing as npt
 import torch
 
 from app.config import Settings
@@ -17,23 +14,10 @@ from app.grounding import GroundingService
 from app.main import create_app, with_query_cache
 from app.metrics import Metrics
 from retrieval.embedding_cache import CachedEmbedder
-from retrieval.protocols import Embedder, Retriever
+from retrieval.protocols import Retriever
 from retrieval.retriever import DenseRetriever
 from tests.app.conftest import serve, upstream_settings
-
-
-class CountingEmbedder:
-    """The retriever's real embedder, recording each call's texts."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.calls: list[list[str]] = []
-        self.name = inner.name
-        self.dimension = inner.dimension
-
-    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        self.calls.append(list(texts))
-        return self.inner.encode(texts)
+from tests.retrieval.conftest import CountingEmbedder
 
 
 def test_the_lifespan_applies_the_embedder_thread_setting(

@@ -36,6 +36,20 @@ TINY_KB_ROWS = [
 ]
 
 
+class CountingEmbedder:
+    """A real embedder, recording the texts of each call (shared by retrieval and app tests)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.calls: list[list[str]] = []
+        self.name = inner.name
+        self.dimension = inner.dimension
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
+
+
 @pytest.fixture(scope="session")
 def minilm_embedder() -> SentenceTransformerEmbedder:
     """The packaged all-MiniLM-L6-v2, loaded once for the whole session."""

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-import numpy.typing as npt
 import pytest
 import torch
 
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.embedding_cache import CachedEmbedder, set_torch_threads
+from tests.retrieval.conftest import CountingEmbedder
 
 TEXTS = ["Is tipping rude in Japan?", "Gifts of four in China", "Siesta hours in Spain"]
 
-
-class CountingEmbedder:
-    """The real embedder, counting the texts it is asked to embed."""
-
-    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
-        self.inner = inner
-        self.calls: list[list[str]] = []
-        self.name = inner.name
-        self.dimension = inner.dimension
-
-    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        self.calls.append(list(texts))
-        return self.inner.encode(texts)
 
 
 def test_cached_vectors_are_identical_to_the_models(

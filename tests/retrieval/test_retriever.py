@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from app.config import Settings
@@ -15,8 +12,9 @@ from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import DescriptionIndex, build_index
 from retrieval.index_store import IndexMismatchError, read_manifest
 from retrieval.locations import LocationDetector
-from retrieval.protocols import Embedder, Retriever
+from retrieval.protocols import Retriever
 from retrieval.retriever import HYBRID, PLAIN_DENSE, DenseRetriever, build_retriever
+from tests.retrieval.conftest import CountingEmbedder
 
 THRESHOLD = Settings().similarity_threshold  # the default
 
@@ -133,28 +131,17 @@ def test_failed_rebuild_keeps_the_old_index(
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
 
 
-class _Recording:
-    """The real embedder, remembering what it was asked to embed."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.seen: list[str] = []
-        self.name, self.dimension = inner.name, inner.dimension
-
-    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        self.seen.extend(texts)
-        return self.inner.encode(texts)
-
 
 def test_a_location_the_caller_gives_is_embedded_with_the_query_as_in_the_index(
     tiny_index: DescriptionIndex, minilm_embedder: SentenceTransformerEmbedder
 ) -> None:
-    embedder = _Recording(minilm_embedder)
+    embedder = CountingEmbedder(minilm_embedder)
     retriever = DenseRetriever(tiny_index, embedder, threshold=-1.0, method=HYBRID)
     alone = retriever.search("Which numbers are unlucky?", 1)
     located = retriever.search("Which numbers are unlucky?", 1, "China")
     named = retriever.search("Which numbers are unlucky in China?", 1, "China")
-    assert embedder.seen == ["Which numbers are unlucky?", "China: Which numbers are unlucky?",
-                             "Which numbers are unlucky in China?"]
+    assert embedder.calls == [["Which numbers are unlucky?"],
+                              ["China: Which numbers are unlucky?"],
+                              ["Which numbers are unlucky in China?"]]
     assert alone[0].id == located[0].id == named[0].id == "cn-four"
     assert located[0].score > alone[0].score
