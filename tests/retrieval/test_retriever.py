@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from app.config import Settings
@@ -12,6 +15,7 @@ from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import DescriptionIndex, build_index
 from retrieval.index_store import IndexMismatchError, read_manifest
 from retrieval.locations import LocationDetector
+from retrieval.models import Passage
 from retrieval.protocols import Retriever
 from retrieval.retriever import HYBRID, PLAIN_DENSE, DenseRetriever, build_retriever
 from tests.retrieval.conftest import CountingEmbedder
@@ -51,17 +55,70 @@ def test_non_cultural_prompt_is_not_grounded(retriever) -> None:
     assert retriever.search("write a python function that reverses a list", 3) == []
 
 
+# Batched and single-query embeddings differ in the last float32 bits (padding changes the
+# kernels' summation order; by how much depends on the CPU): 6.9e-8 per component measured
+# here, so at most sqrt(384) * 6.9e-8 = 1.4e-6 on a cosine. 1e-5 covers that with margin and
+# stays far below any score gap that could reorder these passages (> 1e-2).
+SCORE_TOLERANCE = 1e-5
+
+
+def assert_same_passages(got: list[list[Passage]], expected: list[list[Passage]]) -> None:
+    """Same passages in the same order (exact), scores within :data:`SCORE_TOLERANCE`."""
+    assert [[p.model_dump(exclude={"score"}) for p in ps] for ps in got] == [
+        [p.model_dump(exclude={"score"}) for p in ps] for ps in expected
+    ]
+    assert [[p.score for p in ps] for ps in got] == [
+        pytest.approx([p.score for p in ps], abs=SCORE_TOLERANCE, rel=0) for ps in expected
+    ]
+
+
 def test_search_many_matches_search(retriever) -> None:
     queries = ["tea etiquette in China", "feet in Thailand"]
-    assert retriever.search_many(queries, 2) == [retriever.search(q, 2) for q in queries]
+    batched = retriever.search_many(queries, 2)
+    assert_same_passages(batched, [retriever.search(q, 2) for q in queries])
     assert retriever.search("anything", 0) == []
+
+
+class BatchNoiseEmbedder:
+    """The real embedder, with batches of more than one text off by the float noise
+    measured above (as on a CPU whose padded-batch kernels round differently)."""
+
+    def __init__(self, inner: SentenceTransformerEmbedder) -> None:
+        self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        vectors = self.inner.encode(texts)
+        if len(texts) > 1:
+            noise = np.random.default_rng(0).uniform(-7e-8, 7e-8, vectors.shape)
+            vectors = (vectors + noise).astype(np.float32)
+        return vectors
+
+
+def test_search_many_matches_search_where_batches_round_differently(
+    tiny_index: DescriptionIndex, minilm_embedder: SentenceTransformerEmbedder
+) -> None:
+    noisy = DenseRetriever(tiny_index, BatchNoiseEmbedder(minilm_embedder), threshold=THRESHOLD)
+    queries = ["tea etiquette in China", "feet in Thailand", "late dinner Spain"]
+    batched = noisy.search_many(queries, 2)
+    single = [noisy.search(q, 2) for q in queries]
+    assert batched != single  # what the exact comparison failed on
+    assert_same_passages(batched, single)
 
 
 def test_concurrent_searches_agree(retriever) -> None:
     queries = ["clock gift", "late dinner Spain", "touching heads", "two kisses"] * 3
     expected = [retriever.search(q, 2) for q in queries]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        assert list(pool.map(lambda q: retriever.search(q, 2), queries)) == expected
+        assert_same_passages(list(pool.map(lambda q: retriever.search(q, 2), queries)), expected)
+
+
+def test_scores_beyond_the_tolerance_are_told_apart() -> None:
+    passage = Passage(id="a", location="X", description="d", score=0.5)
+    assert_same_passages([[passage]], [[passage.model_copy(update={"score": 0.5 + 1e-6})]])
+    with pytest.raises(AssertionError):
+        assert_same_passages([[passage]], [[passage.model_copy(update={"score": 0.5001})]])
+    with pytest.raises(AssertionError):
+        assert_same_passages([[passage]], [[passage.model_copy(update={"id": "b"})]])
 
 
 def test_locations_are_detected_from_demonyms_and_names() -> None:
