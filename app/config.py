@@ -9,6 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from retrieval.build import DEFAULT_INDEX_DIR
+from retrieval.embedder_factory import DEFAULT_BACKEND, DEFAULT_CACHE_DIR, EmbedderBackend
+
 GroundingMode = Literal["off", "elicit", "inject", "grounded"]
 # How ``grounded`` enforces the knowledge (see app/techniques/): instruct = prompt only.
 GroundingTechnique = Literal["instruct", "prefill", "two-pass", "structured", "fewshot"]
@@ -43,7 +46,7 @@ class Settings(BaseSettings):
 
     # --- knowledge base and retrieval ---------------------------------------------------
     data_dir: Path | None = None  # None: the starter knowledge base shipped in the package
-    index_dir: Path = Path("var/index")
+    index_dir: Path = DEFAULT_INDEX_DIR
     embedder_model: str | None = None  # None: the packaged all-MiniLM-L6-v2
     top_k: int = Field(default=3, ge=1, le=50)
     similarity_threshold: float = Field(default=0.40, ge=-1.0, le=1.0)
@@ -56,8 +59,8 @@ class Settings(BaseSettings):
     embedder_threads: int = Field(default=1, ge=0)
     # Query embedder runtime (retrieval/embedder_factory.py): onnx-int8 measured 2-4x less
     # CPU than torch, recall within 0.3 point; onnx* export into embedder_cache_dir once.
-    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx-int8"
-    embedder_cache_dir: Path = Path("var/models/embedder")
+    embedder_backend: EmbedderBackend = DEFAULT_BACKEND
+    embedder_cache_dir: Path = DEFAULT_CACHE_DIR
     query_cache_size: int = Field(default=4096, ge=0)  # query embeddings kept; 0: no cache
     query_batch_size: int = Field(default=32, ge=1)  # most texts per batched encode; 1: none
     query_batch_workers: int = Field(default=2, ge=1)  # batches encoded at once (threads)

@@ -33,38 +33,6 @@ from retrieval.protocols import Retriever
 log = logging.getLogger(__name__)
 
 
-def build_retriever(settings: Settings) -> Retriever:
-    """The real retriever over the configured knowledge base (blocking; seconds)."""
-    from retrieval.retriever import build_retriever as build
-
-    retriever: Retriever = build(
-        data_dir=settings.data_dir,
-        index_dir=settings.index_dir,
-        embedder_model=settings.embedder_model,
-        threshold=settings.similarity_threshold,
-        rebuild=settings.rebuild_index,
-        progress=False,
-        embedder_backend=settings.embedder_backend,
-        embedder_cache_dir=settings.embedder_cache_dir,
-        embedder_threads=settings.embedder_threads,
-    )
-    return with_query_cache(retriever, settings.query_cache_size)
-
-
-def with_query_cache(retriever: Retriever, size: int) -> Retriever:
-    """Put an LRU cache of query embeddings in front of a dense retriever's embedder."""
-    from retrieval.embedding_cache import CachedEmbedder
-    from retrieval.retriever import DenseRetriever
-
-    if (
-        size > 0
-        and isinstance(retriever, DenseRetriever)
-        and not isinstance(retriever.embedder, CachedEmbedder)
-    ):
-        retriever.embedder = CachedEmbedder(retriever.embedder, size)
-    return retriever
-
-
 def _http_client(settings: Settings, base_url: str) -> httpx.AsyncClient:
     headers = {}
     if settings.upstream_api_key is not None and settings.backend == "upstream":
@@ -109,7 +77,22 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
 
             async def load_retriever() -> None:
                 if built["retriever"] is None:
-                    built["retriever"] = await anyio.to_thread.run_sync(build_retriever, settings)
+                    built["retriever"] = await anyio.to_thread.run_sync(_build_retriever)
+
+            def _build_retriever() -> Retriever:
+                from retrieval.build import build_retriever
+
+                return build_retriever(
+                    data_dir=settings.data_dir,
+                    index_dir=settings.index_dir,
+                    embedder_model=settings.embedder_model,
+                    threshold=settings.similarity_threshold,
+                    rebuild=settings.rebuild_index,
+                    embedder_backend=settings.embedder_backend,
+                    embedder_cache_dir=settings.embedder_cache_dir,
+                    embedder_threads=settings.embedder_threads,
+                    query_cache_size=settings.query_cache_size,
+                )
 
             try:
                 async with anyio.create_task_group() as group:

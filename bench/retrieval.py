@@ -44,7 +44,7 @@ from retrieval.index import build_index, text_to_index  # noqa: E402
 from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
 from retrieval.lexical import LexicalScorer  # noqa: E402
 from retrieval.protocols import Embedder  # noqa: E402
-from retrieval.retriever import HYBRID, PLAIN_DENSE, DenseRetriever  # noqa: E402
+from retrieval.retriever import HYBRID, PLAIN_DENSE, HybridRetriever  # noqa: E402
 
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "adaculturesafe"
 DEPTH = 20
@@ -110,11 +110,11 @@ def main() -> None:
     embedder = load_embedder(backend=args.backend)
 
     t0 = time.perf_counter()
-    dense = DenseRetriever(
+    dense = HybridRetriever(
         build_index(descriptions, embedder, layout=PLAIN_DENSE.layout),
         embedder, threshold=-1.0, method=PLAIN_DENSE,
     )
-    hybrid = DenseRetriever(
+    hybrid = HybridRetriever(
         build_index(descriptions, embedder, layout=HYBRID.layout),
         embedder, threshold=-1.0, method=HYBRID,
     )
@@ -178,7 +178,7 @@ def main() -> None:
     threshold_report(dense, hybrid, queries, rng)
 
 
-def threshold_report(dense: DenseRetriever, hybrid: DenseRetriever,
+def threshold_report(dense: HybridRetriever, hybrid: HybridRetriever,
                      queries: dict[str, list[tuple[str, str]]], rng: random.Random) -> None:
     """Top-1 cosine of cultural queries vs ordinary prompts, for each layout."""
     ordinary = [line.strip() for line in
@@ -222,7 +222,7 @@ def backend_report(descriptions: list[Any], queries: dict[str, list[tuple[str, s
         texts, gold = [q for q, _ in items], [g for _, g in items]
         vectors = {b: e.encode(texts) for b, e in embedders.items()}
         for index_by, query_by in pairs:
-            retriever = DenseRetriever(indexes[index_by], embedders[query_by], threshold=-1.0,
+            retriever = HybridRetriever(indexes[index_by], embedders[query_by], threshold=-1.0,
                                        method=HYBRID)
             ranked = [[p.id for p in ps]
                       for ps in retriever.search_embedded(texts, vectors[query_by], DEPTH)]

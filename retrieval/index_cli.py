@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 
+from retrieval.build import DEFAULT_INDEX_DIR, build_retriever
 from retrieval.embedder_factory import BACKENDS, DEFAULT_BACKEND, DEFAULT_CACHE_DIR
 from retrieval.errors import RetrievalError
 
 index_app = typer.Typer(help="Build and inspect the FAISS index of cultural descriptions.")
-
-DEFAULT_INDEX_DIR = Path("var/index")
 
 
 @index_app.command("build")
@@ -50,7 +49,6 @@ def build(
 ) -> None:
     """Embed the knowledge base and write the index (atomically) to --out."""
     from retrieval.index_store import IndexNotFoundError, read_manifest
-    from retrieval.retriever import build_retriever
 
     before: str | None = None
     try:

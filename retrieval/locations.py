@@ -108,11 +108,6 @@ class LocationDetector:
                     self._aliases.setdefault(alias, location)
         self._longest = max((a.count(" ") + 1 for a in self._aliases), default=1)
 
-    @property
-    def aliases(self) -> dict[str, str]:
-        """Every alias and the location it names (for inspection and tests)."""
-        return dict(self._aliases)
-
     def detect(self, text: str) -> list[str]:
         """Locations named in ``text``, most mentioned first (ties: first mentioned)."""
         words = _normalise(text).split()

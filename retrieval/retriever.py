@@ -1,4 +1,4 @@
-"""Dense retrieval over the description index, with the method we ship on top.
+"""Hybrid retrieval over the description index: dense cosine, BM25 and a location boost.
 
 A query is embedded once, compared with every vector of the index (FAISS, inner product
 on normalised vectors = cosine) and pooled to one score per description. The shipped
@@ -11,30 +11,20 @@ is about no description (ordinary traffic such as a coding question) and nothing
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.embedder_factory import (
-    DEFAULT_BACKEND,
-    DEFAULT_CACHE_DIR,
-    index_backend,
-    load_embedder,
-)
 from retrieval.index import (
     LAYOUT_LOCATED,
     LAYOUT_PLAIN,
     DescriptionIndex,
     IndexManifest,
-    build_index,
     text_to_index,
 )
-from retrieval.index_store import IndexNotFoundError, load_index, read_manifest, save_index
-from retrieval.knowledge_base import KnowledgeBase, load_knowledge_base
+from retrieval.knowledge_base import KnowledgeBase
 from retrieval.lexical import LexicalScorer
 from retrieval.locations import LocationDetector
 from retrieval.models import Passage
@@ -68,11 +58,10 @@ PLAIN_DENSE = RetrievalMethod(name="dense", layout=LAYOUT_PLAIN)
 HYBRID = RetrievalMethod(
     name="hybrid", layout=LAYOUT_LOCATED, lexical_weight=0.1, location_boost=0.1
 )
-METHODS = {m.name: m for m in (PLAIN_DENSE, HYBRID)}
 DEFAULT_METHOD = HYBRID
 
 
-class DenseRetriever:
+class HybridRetriever:
     """The :class:`~retrieval.protocols.Retriever`: thread-safe, read-only after init.
 
     Args:
@@ -81,7 +70,7 @@ class DenseRetriever:
         threshold: minimum cosine similarity for a passage to be returned.
         method: the query-side method; :data:`PLAIN_DENSE` for the baseline.
         knowledge_base, manifest: what the index was built from, when known (set by
-            :func:`build_retriever`), for the service and ``index info``.
+            :func:`retrieval.build.build_retriever`), for the service and ``index info``.
     """
 
     def __init__(
@@ -124,10 +113,6 @@ class DenseRetriever:
     def locations(self) -> list[str]:
         """The distinct locations of the indexed descriptions, sorted."""
         return sorted({p.location for p in self.index.passages})
-
-    def detect_locations(self, text: str) -> list[str]:
-        """The indexed locations ``text`` names, most mentioned first."""
-        return self._detector.detect(text)
 
     def search(self, query: str, k: int, location: str | None = None) -> list[Passage]:
         """The ``k`` best descriptions for ``query`` at or above the threshold.
@@ -218,87 +203,3 @@ class DenseRetriever:
             source=record.source,
             score=score,
         )
-
-
-@contextmanager
-def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=False) as bar:
-        task = bar.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
-
-
-def build_retriever(
-    *,
-    data_dir: Path | None,
-    index_dir: Path,
-    embedder_model: str | None,
-    threshold: float,
-    rebuild: bool = False,
-    progress: bool = False,
-    method: RetrievalMethod = DEFAULT_METHOD,
-    embedder: Embedder | None = None,
-    embedder_backend: str = DEFAULT_BACKEND,
-    embedder_cache_dir: Path = DEFAULT_CACHE_DIR,
-    embedder_threads: int = 1,
-) -> DenseRetriever:
-    """Load the knowledge base and its index (building and saving it if absent).
-
-    Args:
-        data_dir: the knowledge base (AdaCultureSafe JSON or JSONL); None: the starter KB.
-        index_dir: where the index lives; built there on first use.
-        embedder_model: local model path or cached name; None: packaged all-MiniLM-L6-v2.
-        threshold: minimum cosine similarity for a passage to be returned.
-        rebuild: rebuild even if a matching index exists (also replaces a stale one;
-            without it a stale or foreign index raises IndexMismatchError).
-        progress: show a progress bar while embedding.
-        method: the query-side method (default: the shipped one).
-        embedder: an already loaded embedder, instead of loading ``embedder_model``.
-        embedder_backend, embedder_cache_dir, embedder_threads: how ``embedder_model``
-            is loaded (:func:`retrieval.embedder_factory.load_embedder`).
-    """
-    kb = load_knowledge_base(data_dir)
-    given = embedder
-    embedder = embedder or load_embedder(
-        embedder_model, embedder_backend, cache_dir=embedder_cache_dir, threads=embedder_threads
-    )
-    expected: dict[str, object] = {
-        "embedder": embedder.name,
-        "dimension": embedder.dimension,
-        "layout": method.layout,
-        "kb_content_hash": kb.content_hash,
-    }
-    index: DescriptionIndex | None = None
-    if not rebuild:
-        try:
-            index = load_index(index_dir, expected=expected)
-        except IndexNotFoundError:
-            index = None
-    if index is None:
-        documents = given or embedder
-        if given is None and index_backend(embedder_backend) != embedder_backend:
-            documents = load_embedder(
-                embedder_model,
-                index_backend(embedder_backend),
-                cache_dir=embedder_cache_dir,
-                threads=embedder_threads,
-            )
-        with _progress_bar(progress, f"Embedding {len(kb.descriptions)} descriptions") as bar:
-            index = build_index(kb.descriptions, documents, layout=method.layout, progress=bar)
-        save_index(index, index_dir, kb_hash=kb.content_hash, kb_source=kb.source)
-    return DenseRetriever(
-        index,
-        embedder,
-        threshold=threshold,
-        method=method,
-        knowledge_base=kb,
-        manifest=read_manifest(index_dir),
-    )

@@ -69,7 +69,7 @@ def serve(app: Any) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
     """The real retriever over the starter knowledge base (built once per session)."""
-    from retrieval.retriever import build_retriever
+    from retrieval.build import build_retriever
 
     built: Retriever = build_retriever(
         data_dir=None,

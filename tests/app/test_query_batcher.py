@@ -11,7 +11,7 @@ import pytest
 from app.query_batcher import QueryBatcher
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
-from retrieval.retriever import DenseRetriever
+from retrieval.retriever import HybridRetriever
 
 QUESTIONS = [
     "Is it rude to leave a tip for the waiter at a restaurant in Japan?",
@@ -30,7 +30,7 @@ def _ids(found: list[list[Passage]]) -> list[list[tuple[str, float]]]:
 async def test_concurrent_requests_share_a_model_call_with_unchanged_results(
     retriever: Retriever,
 ) -> None:
-    assert isinstance(retriever, DenseRetriever)
+    assert isinstance(retriever, HybridRetriever)
     batcher = QueryBatcher(retriever.search_many, max_batch=32)
     jobs = [([q], 1 + i % 3, None) for i, q in enumerate(QUESTIONS)]
     jobs.append(([QUESTIONS[0], QUESTIONS[1]], 3, None))  # a two-query (multi-turn) request
@@ -41,7 +41,7 @@ async def test_concurrent_requests_share_a_model_call_with_unchanged_results(
 
 
 async def test_locations_and_batch_size_are_respected(retriever: Retriever) -> None:
-    assert isinstance(retriever, DenseRetriever)
+    assert isinstance(retriever, HybridRetriever)
     batcher = QueryBatcher(retriever.search_many, max_batch=2)
     jobs = [([q], 3, "Japan" if i % 2 else None) for i, q in enumerate(QUESTIONS)]
     got = await asyncio.gather(*(batcher.search(*job) for job in jobs))

@@ -11,11 +11,12 @@ import torch
 
 from app.config import Settings
 from app.grounding import GroundingService
-from app.main import create_app, with_query_cache
+from app.main import create_app
 from app.metrics import Metrics
+from retrieval.build import build_retriever
 from retrieval.embedding_cache import CachedEmbedder
 from retrieval.protocols import Retriever
-from retrieval.retriever import DenseRetriever
+from retrieval.retriever import HybridRetriever
 from tests.app.conftest import serve, upstream_settings
 from tests.retrieval.conftest import CountingEmbedder
 
@@ -40,21 +41,21 @@ def test_the_lifespan_applies_the_embedder_thread_setting(
         torch.set_num_threads(before)
 
 
-def test_query_cache_wraps_a_dense_retriever_once(retriever: Retriever) -> None:
-    assert isinstance(retriever, DenseRetriever)
-    original = retriever.embedder
-    try:
-        with_query_cache(retriever, 16)
-        with_query_cache(retriever, 16)
-        assert isinstance(retriever.embedder, CachedEmbedder)
-        assert retriever.embedder.inner is original
-        assert with_query_cache(retriever, 0) is retriever
-    finally:
-        retriever.embedder = original
+def test_build_retriever_puts_the_query_cache_in_front_of_the_embedder(
+    tmp_path: Path, retriever: Retriever
+) -> None:
+    assert isinstance(retriever, HybridRetriever)
+    common = {"data_dir": None, "index_dir": tmp_path, "embedder_model": None,
+              "threshold": 0.4, "embedder": retriever.embedder}
+    cached = build_retriever(**common, query_cache_size=16)  # type: ignore[arg-type]
+    assert isinstance(cached.embedder, CachedEmbedder)
+    assert cached.embedder.inner is retriever.embedder and cached.embedder.maxsize == 16
+    plain = build_retriever(**common, query_cache_size=0)  # type: ignore[arg-type]
+    assert plain.embedder is retriever.embedder
 
 
 async def test_a_multi_turn_request_embeds_once(retriever: Retriever) -> None:
-    assert isinstance(retriever, DenseRetriever)
+    assert isinstance(retriever, HybridRetriever)
     original = retriever.embedder
     counting = CountingEmbedder(original)
     retriever.embedder = counting

@@ -113,7 +113,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def retriever(index_dir: Path) -> Retriever:
     """The real retriever over the starter knowledge base (built once per session)."""
-    from retrieval.retriever import build_retriever
+    from retrieval.build import build_retriever
 
     built: Retriever = build_retriever(
         data_dir=None, index_dir=index_dir, embedder_model=None,

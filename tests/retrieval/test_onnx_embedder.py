@@ -19,7 +19,7 @@ from retrieval.embedder_factory import load_embedder
 from retrieval.index import DescriptionIndex
 from retrieval.onnx_embedder import OnnxEmbedder
 from retrieval.protocols import Embedder
-from retrieval.retriever import HYBRID, DenseRetriever
+from retrieval.retriever import HYBRID, HybridRetriever
 from tests.retrieval.conftest import TINY_KB_ROWS
 
 QUERIES = [
@@ -61,8 +61,8 @@ def test_rankings_agree_with_torch_on_a_tiny_index(
     tiny_index: DescriptionIndex, minilm_embedder, onnx_int8: OnnxEmbedder
 ) -> None:
     # The int8 query embedder searches the index built by torch (same model name).
-    torch_side = DenseRetriever(tiny_index, minilm_embedder, threshold=-1.0, method=HYBRID)
-    int8_side = DenseRetriever(tiny_index, onnx_int8, threshold=-1.0, method=HYBRID)
+    torch_side = HybridRetriever(tiny_index, minilm_embedder, threshold=-1.0, method=HYBRID)
+    int8_side = HybridRetriever(tiny_index, onnx_int8, threshold=-1.0, method=HYBRID)
     for query in QUERIES:
         expected = [p.id for p in torch_side.search(query, 3)]
         assert [p.id for p in int8_side.search(query, 3)][0] == expected[0], query

@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 
 from app.config import Settings
 from retrieval import onnx_export
+from retrieval.build import build_retriever
 from retrieval.embedder import DEFAULT_EMBEDDER_NAME, EmbedderLoadError, default_model_path
 from retrieval.index import text_to_index
 from retrieval.index_cli import index_app
 from retrieval.index_store import IndexMismatchError, read_manifest
 from retrieval.onnx_embedder import OnnxEmbedder
-from retrieval.retriever import build_retriever
 
 
 @pytest.fixture
