@@ -7,14 +7,19 @@ within 0.3 point of torch on the full AdaCultureSafe data; the default). Numbers
 :mod:`retrieval.onnx_embedder`. Both onnx backends export the model into ``cache_dir``
 on first use (5 s, 19 s in a process that has not imported torch yet; needs torch once),
 then run without torch.
+
+A fourth way runs no model in the process: ``remote`` (a :class:`RemoteSpec`) sends the
+texts to an OpenAI-compatible ``/v1/embeddings`` service, e.g. vLLM's pooling runner on
+the GPU host (:mod:`retrieval.remote_embedder`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from retrieval.embedder import EmbedderLoadError, SentenceTransformerEmbedder
+from retrieval.embedder import DEFAULT_EMBEDDER_NAME, EmbedderLoadError, SentenceTransformerEmbedder
 from retrieval.protocols import Embedder
 
 EmbedderBackend = Literal["torch", "onnx", "onnx-int8"]
@@ -23,12 +28,29 @@ DEFAULT_BACKEND: EmbedderBackend = "onnx-int8"
 DEFAULT_CACHE_DIR = Path("var/models/embedder")
 
 
+@dataclass(frozen=True)
+class RemoteSpec:
+    """Where the remote embedding service is (:class:`~retrieval.remote_embedder.RemoteEmbedder`).
+
+    ``model`` is the served name, recorded in index manifests: serve all-MiniLM-L6-v2 as
+    ``sentence-transformers/all-MiniLM-L6-v2`` (the default) and the in-process and
+    remote embedders share indexes.
+    """
+
+    url: str
+    model: str = DEFAULT_EMBEDDER_NAME
+    api_key: str | None = None
+    timeout_s: float = 10.0
+    truncate_tokens: int | None = None
+
+
 def load_embedder(
     model: str | None = None,
     backend: str = DEFAULT_BACKEND,
     *,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     threads: int = 1,
+    remote: RemoteSpec | None = None,
 ) -> Embedder:
     """The embedder of ``model`` (None: the packaged all-MiniLM-L6-v2) on ``backend``.
 
@@ -39,10 +61,19 @@ def load_embedder(
         threads: CPU threads of the onnxruntime session (the torch backend's threads
             are process-wide: :func:`retrieval.embedding_cache.set_torch_threads`);
             0: the runtime's default.
+        remote: when given, the remote service instead (``model``, ``backend`` and the
+            rest are then unused); it is asked once for its dimension.
 
     Raises:
         EmbedderLoadError: unknown backend, or a model that cannot be loaded/exported.
+        RemoteEmbedderError: the remote service failed its first request.
     """
+    if remote is not None:
+        from retrieval.remote_embedder import RemoteEmbedder
+
+        return RemoteEmbedder(remote.url, remote.model, api_key=remote.api_key,
+                              timeout_s=remote.timeout_s,
+                              truncate_tokens=remote.truncate_tokens)
     if backend == "torch":
         return SentenceTransformerEmbedder(model)
     if backend in ("onnx", "onnx-int8"):

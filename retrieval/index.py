@@ -4,6 +4,12 @@ A directory holds ``index.faiss`` (inner product over normalised vectors, i.e. c
 ``metadata.json`` (the passages and which passage each vector belongs to; never pickle)
 and ``manifest.json`` (what built it, from which data, and the SHA-256 of both files).
 Writing and loading the directory lives in :mod:`retrieval.index_store`.
+
+The manifest also keeps the vector of one probe sentence (:func:`embedder_probe`): the
+model's name and dimension say which embedder was meant, the probe shows which one
+actually answered. A remote embedding service that serves another model under the
+expected name, or with other pooling, is refused at load time, while the backends of
+one model (torch, onnx, onnx-int8, vLLM) agree on it to cosine > 0.99.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ LAYOUT_LOCATED = "location: description"
 LAYOUTS = (LAYOUT_PLAIN, LAYOUT_LOCATED)
 DEFAULT_LAYOUT = LAYOUT_LOCATED
 ENCODE_CHUNK = 64
+PROBE_TEXT = "In Japan, guests remove their shoes before entering a home."
+PROBE_DECIMALS = 4
+# Measured on the probe, cosine to torch: onnx fp32 1.0000, onnx-int8 0.9944, vLLM
+# 1.0000; the same MiniLM pooled wrongly: last token 0.911, CLS 0.657; random 0.0.
+PROBE_MIN_COSINE = 0.98
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -62,6 +73,21 @@ class IndexManifest(BaseModel):
     built_at: str
     versions: dict[str, str]
     checksums: dict[str, str]  # file name -> sha256 hex
+    # The builder's vector of PROBE_TEXT, rounded; absent in indexes built before it.
+    embedder_probe: tuple[float, ...] | None = None
+
+
+def embedder_probe(embedder: Embedder) -> tuple[float, ...]:
+    """The vector ``embedder`` gives :data:`PROBE_TEXT`, rounded: its fingerprint."""
+    return tuple(round(float(x), PROBE_DECIMALS) for x in embedder.encode([PROBE_TEXT])[0])
+
+
+def probe_cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine of two probe vectors (0.0 when their lengths differ)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape:
+        return 0.0
+    return float(x @ y / max(float(np.linalg.norm(x) * np.linalg.norm(y)), 1e-12))
 
 
 def text_to_index(location: str, description: str, layout: str) -> str:
@@ -82,6 +108,7 @@ class DescriptionIndex:
         passages: one record per description, in knowledge-base order.
         rows: for each vector, the position of its passage in ``passages``.
         embedder: the embedder's name; dimension, layout: as in the manifest.
+        probe: the builder's :func:`embedder_probe` (None: unknown, older index).
     """
 
     faiss_index: faiss.Index
@@ -90,6 +117,7 @@ class DescriptionIndex:
     embedder: str
     dimension: int
     layout: str
+    probe: tuple[float, ...] | None = None
 
     @property
     def num_vectors(self) -> int:
@@ -127,6 +155,7 @@ def build_index(
     # One vector per description today; ``rows`` lets a layout add several (e.g. chunks).
     texts = [text_to_index(d.location, d.description, layout) for d in descriptions]
     rows = list(range(len(texts)))
+    probe = embedder_probe(embedder)
     index = faiss.IndexFlatIP(embedder.dimension)
     total = len(texts)
     for start in range(0, total, ENCODE_CHUNK):
@@ -150,4 +179,5 @@ def build_index(
         embedder=embedder.name,
         dimension=embedder.dimension,
         layout=layout,
+        probe=probe,
     )

@@ -24,7 +24,16 @@ import numpy as np
 from pydantic import ValidationError
 
 from retrieval.errors import RetrievalError
-from retrieval.index import FORMAT_VERSION, DescriptionIndex, IndexManifest, PassageRecord
+from retrieval.index import (
+    FORMAT_VERSION,
+    PROBE_MIN_COSINE,
+    DescriptionIndex,
+    IndexManifest,
+    PassageRecord,
+    embedder_probe,
+    probe_cosine,
+)
+from retrieval.protocols import Embedder
 
 INDEX_FILE = "index.faiss"
 METADATA_FILE = "metadata.json"
@@ -144,6 +153,7 @@ def save_index(index: DescriptionIndex, directory: Path, *, kb_hash: str, kb_sou
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             versions=_versions(),
             checksums=checksums,
+            embedder_probe=index.probe,
         )
         _write_synced(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
         _fsync_dir(staging)
@@ -186,7 +196,9 @@ def verify_files(directory: Path, manifest: IndexManifest) -> None:
         _read_verified(Path(directory), name, manifest)
 
 
-def load_index(directory: Path, *, expected: dict[str, object]) -> DescriptionIndex:
+def load_index(
+    directory: Path, *, expected: dict[str, object], embedder: Embedder | None = None
+) -> DescriptionIndex:
     """Load and verify the index in ``directory``.
 
     Args:
@@ -194,6 +206,9 @@ def load_index(directory: Path, *, expected: dict[str, object]) -> DescriptionIn
         expected: manifest fields that must match, e.g. ``{"embedder": ..., "dimension":
             ..., "layout": ..., "kb_content_hash": ...}``; any difference raises
             :class:`IndexMismatchError` naming each one.
+        embedder: the query embedder, when given: its probe vector must be the
+            builder's (cosine >= :data:`~retrieval.index.PROBE_MIN_COSINE`), else
+            :class:`IndexMismatchError` (skipped for indexes that recorded no probe).
     """
     import faiss
 
@@ -202,6 +217,13 @@ def load_index(directory: Path, *, expected: dict[str, object]) -> DescriptionIn
     wanted = {"format_version": FORMAT_VERSION, **expected}
     found = manifest.model_dump()
     differences = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+    if not differences and embedder is not None and manifest.embedder_probe is not None:
+        cosine = probe_cosine(manifest.embedder_probe, embedder_probe(embedder))
+        if cosine < PROBE_MIN_COSINE:
+            differences["embedder vectors"] = (
+                f"probe cosine {cosine:.3f} between builder and {embedder.name}",
+                f">= {PROBE_MIN_COSINE} (the same model)",
+            )
     if differences:
         raise IndexMismatchError(directory, differences)
     raw_index = _read_verified(directory, INDEX_FILE, manifest)
@@ -222,4 +244,5 @@ def load_index(directory: Path, *, expected: dict[str, object]) -> DescriptionIn
         embedder=manifest.embedder,
         dimension=manifest.dimension,
         layout=manifest.layout,
+        probe=manifest.embedder_probe,
     )
