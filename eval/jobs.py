@@ -1,18 +1,19 @@
 """Background evaluation jobs for a long-running service (``POST /evaluate``).
 
-A job is a run directory plus ``job.json`` (the configuration and the API keys it needs,
-readable by the owner only), so a job interrupted by a restart or a crash is found and
-resumed by ``resume_unfinished`` on the next start. Framework-free: the service's routes
-wrap it.
+A job is a run directory (``eval/job_store.py``: its configuration, its state, its
+samples) that every worker and replica sees, and a lease (``eval/job_lease.py``) that one
+process at a time holds while it runs the job. So exactly one process runs or resumes a
+job; a second ``POST`` of a running id is refused wherever it lands; a job whose holder
+crashed is resumed by the first process that takes its lease (:meth:`JobManager.watch`
+polls for such jobs, and every process does so once at start); and any process answers
+the status of any job from its files. Framework-free: the service's routes wrap it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,62 +22,87 @@ import httpx
 
 from eval.config import EvalConfigError, EvalError, RunConfig
 from eval.endpoint import Endpoint, EndpointConfig
-from eval.manifest import select_samples
-from eval.prompt_files import prompts_digest
-from eval.report import REPORT_HTML, REPORT_JSON, current_metrics
-from eval.run_log import MANIFEST_FILE, SAMPLES_FILE, scan_status, valid_run_id
+from eval.job_lease import FileLeases, Lease, Leases, RedisLeases, keep_alive
+from eval.job_store import (
+    JOB_FILE,
+    disk_status,
+    read_job_file,
+    report_fields,
+    resumable,
+    write_job_file,
+    write_state,
+)
+from eval.manifest import prompts_digest, select_samples
+from eval.report import REPORT_HTML
+from eval.run_log import valid_run_id
 from eval.runner import run_evaluation
 
-JOB_FILE = "job.json"
 RESUME_WAIT_S = 120.0
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Job:
-    """A job known to this process."""
+    """A job this process runs (or ran)."""
 
     run_id: str
     run_dir: Path
     total: int
     done: int = 0
-    status: str = "queued"  # queued | running | finished | incomplete | failed
+    status: str = "queued"  # queued | running | finished | incomplete | failed | interrupted
     error: str | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
+    @property
+    def live(self) -> bool:
+        return self.task is not None and not self.task.done()
+
 
 class JobManager:
-    """Starts, tracks, resumes and cancels evaluation jobs under ``runs_dir``."""
+    """Starts, tracks, resumes and cancels evaluation jobs under ``runs_dir``.
 
-    def __init__(self, runs_dir: Path) -> None:
+    Args:
+        runs_dir: the run store, shared by every process of the deployment.
+        redis_url: leases in Redis (any host); None: ``flock`` on the shared volume.
+        lease_ttl_s: how long a Redis lease outlives its last renewal (a crashed
+            holder's job is taken over after at most this plus one :meth:`watch` poll).
+    """
+
+    def __init__(self, runs_dir: Path, *, redis_url: str | None = None,
+                 lease_ttl_s: float = 30.0) -> None:
         self.runs_dir = runs_dir
         self.jobs: dict[str, Job] = {}
+        self.leases: Leases = RedisLeases(redis_url, lease_ttl_s) if redis_url else FileLeases()
 
     async def submit(self, config: RunConfig) -> Job:
         """Validate (countries, reachability) before any work, then start in the background.
 
         Raises:
-            EvalConfigError: the request cannot run; nothing was started.
+            EvalConfigError: the request cannot run (or the job runs elsewhere already).
+            LeaseUnavailable: the lease store is down; nothing was started.
         """
         samples, data_hash = await asyncio.to_thread(select_samples, config)
         run_id = config.run_id or config.default_run_id(
             config.fingerprint(data_hash, prompts_digest()))
         if not valid_run_id(run_id):
             raise EvalConfigError(f"invalid run id {run_id!r}", param="run_id")
-        if run_id in self.jobs and self.jobs[run_id].status in ("queued", "running"):
-            raise EvalConfigError(f"run {run_id} is already running", param="run_id")
+        if run_id in self.jobs and self.jobs[run_id].live:
+            raise _already_running(run_id)
         config = config.model_copy(update={"run_id": run_id, "out_dir": self.runs_dir})
         await _check_reachable(config.target_endpoint(), "target")
         if config.judge is not None and "safety" in config.kinds:
             await _check_reachable(config.judge, "judge")
         run_dir = self.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_job_file(run_dir, config)
-        return self._start(config, run_dir, len(samples))
+        lease = await self.leases.try_acquire(run_id, run_dir)
+        if lease is None:  # another worker or replica runs it
+            raise _already_running(run_id)
+        write_job_file(run_dir, config)
+        write_state(run_dir, "running", len(samples))
+        return self._start(config, run_dir, len(samples), lease)
 
-    def _start(
-        self, config: RunConfig, run_dir: Path, total: int, wait_ready_s: float = 0.0
-    ) -> Job:
+    def _start(self, config: RunConfig, run_dir: Path, total: int, lease: Lease,
+               wait_ready_s: float = 0.0) -> Job:
         assert config.run_id is not None
         job = Job(run_id=config.run_id, run_dir=run_dir, total=total)
 
@@ -91,7 +117,7 @@ class JobManager:
             except EvalError as exc:
                 job.status, job.error = "failed", str(exc)
                 log.warning("evaluation %s failed: %s", job.run_id, exc)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # shutdown or a lost lease: resumable
                 job.status = "interrupted"
                 raise
             except Exception as exc:  # a job must not take the service down
@@ -102,63 +128,86 @@ class JobManager:
                 job.status = "finished" if result.errors == 0 else "incomplete"
                 if result.errors:
                     job.error = f"{result.errors} samples failed; POST again to retry them"
+            write_state(run_dir, job.status, job.total, job.error)
 
-        job.task = asyncio.create_task(run(), name=f"evaluate-{job.run_id}")
+        async def hold() -> None:
+            runner = asyncio.create_task(run(), name=f"evaluate-{job.run_id}")
+            heartbeat = asyncio.create_task(keep_alive(lease, runner))
+            try:
+                await runner
+            finally:
+                heartbeat.cancel()
+                await lease.release()
+
+        job.task = asyncio.create_task(hold(), name=f"evaluate-lease-{job.run_id}")
         self.jobs[job.run_id] = job
         return job
 
     async def resume_unfinished(self) -> list[str]:
-        """Restart every job whose run did not finish (after a restart or a crash)."""
+        """Resume every interrupted job whose lease is free (after a restart or a crash)."""
         resumed = []
         for job_file in sorted(self.runs_dir.glob(f"*/{JOB_FILE}")):
             run_dir = job_file.parent
-            manifest = run_dir / MANIFEST_FILE
-            status = json.loads(manifest.read_text())["status"] if manifest.exists() else None
-            if status == "finished" or run_dir.name in self.jobs:
+            known = self.jobs.get(run_dir.name)
+            if (known is not None and known.live) or not resumable(run_dir):
+                continue
+            lease = await self.leases.try_acquire(run_dir.name, run_dir)
+            if lease is None:
+                continue  # its holder is alive
+            if not resumable(run_dir):  # it ended between the check and the lease
+                await lease.release()
                 continue
             try:
-                config = _read_job_file(job_file)
+                config = read_job_file(job_file)
                 samples, _ = await asyncio.to_thread(select_samples, config)
             except (OSError, ValueError, EvalError) as exc:
                 log.warning("cannot resume evaluation %s: %s", run_dir.name, exc)
+                write_state(run_dir, "failed", 0, f"cannot resume: {exc}")
+                await lease.release()
                 continue
+            log.info("resuming evaluation %s", run_dir.name)
             # At start-up the service may be our own target: wait for it to listen.
-            self._start(config, run_dir, len(samples), wait_ready_s=RESUME_WAIT_S)
+            self._start(config, run_dir, len(samples), lease, wait_ready_s=RESUME_WAIT_S)
             resumed.append(run_dir.name)
         return resumed
+
+    async def watch(self, poll_s: float) -> None:
+        """Resume interrupted jobs every ``poll_s`` (a holder elsewhere may die); never
+        returns. A failing store is logged and tried again next time."""
+        while True:
+            try:
+                await self.resume_unfinished()
+            except EvalError as exc:
+                log.warning("job takeover scan failed: %s", exc)
+            await asyncio.sleep(poll_s)
 
     def status(self, run_id: str) -> dict[str, Any] | None:
         """Status, progress and metrics so far; ``None`` when there is no such run."""
         run_dir = self.runs_dir / run_id
         job = self.jobs.get(run_id)
-        if job is None and not (run_dir / MANIFEST_FILE).exists():
-            return None
-        manifest = json.loads((run_dir / MANIFEST_FILE).read_text()) if (
-            run_dir / MANIFEST_FILE).exists() else {}
-        if job is not None:
-            state: dict[str, Any] = {"status": job.status, "done": job.done,
-                                     "total": job.total, "error": job.error}
-        else:
-            states = scan_status(run_dir / SAMPLES_FILE)
-            state = {"status": manifest.get("status", "unknown"),
-                     "done": sum(s == "done" for s in states.values()),
-                     "total": len(manifest.get("sample_ids", [])), "error": None}
-        return {"id": run_id, **state, "metrics": current_metrics(run_dir),
-                "report_ready": (run_dir / REPORT_HTML).exists()
-                and (run_dir / REPORT_JSON).exists()}
+        if job is None or not job.live:  # ended here, or run by another process
+            return disk_status(run_dir)
+        return {"id": run_id, "status": job.status, "done": job.done, "total": job.total,
+                "error": job.error, **report_fields(run_dir)}
 
     def report_path(self, run_id: str, name: str = REPORT_HTML) -> Path | None:
         path = self.runs_dir / run_id / name
         return path if path.exists() else None
 
     async def shutdown(self) -> None:
-        """Cancel running jobs; their finished samples are on disk and resume next start."""
+        """Cancel running jobs and give their leases up: their finished samples are on
+        disk, and another process (or this one, next start) resumes them."""
         tasks = [j.task for j in self.jobs.values() if j.task and not j.task.done()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.leases.aclose()
+
+
+def _already_running(run_id: str) -> EvalConfigError:
+    return EvalConfigError(f"run {run_id} is already running", param="run_id")
 
 
 async def _check_reachable(config: EndpointConfig, which: str) -> None:
@@ -192,25 +241,3 @@ async def _wait_reachable(config: RunConfig, limit_s: float) -> None:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)  # a target that is gone should not keep the loop busy
-
-
-def _write_job_file(run_dir: Path, config: RunConfig) -> None:
-    data = {"config": config.model_dump(mode="json"),
-            "target_api_key": config.target.api_key,
-            "judge_api_key": config.judge.api_key if config.judge else None}
-    tmp = run_dir / (JOB_FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, run_dir / JOB_FILE)
-
-
-def _read_job_file(path: Path) -> RunConfig:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    config = RunConfig.model_validate(data["config"])
-    target = config.target.model_copy(update={"api_key": data.get("target_api_key") or "none"})
-    judge = config.judge.model_copy(update={"api_key": data.get("judge_api_key") or "none"}) \
-        if config.judge else None
-    return config.model_copy(update={"target": target, "judge": judge})
