@@ -1,4 +1,11 @@
-"""The ``culturesafe`` command: composes the sub-commands of each package."""
+"""The ``culturesafe`` command: composes the sub-commands of each package.
+
+This module stays light on purpose: ``culturesafe serve --workers N`` starts each worker
+with multiprocessing's *spawn*, which imports this module again in every child before the
+worker can answer uvicorn's health pings. The sub-commands of ``eval`` and ``retrieval``
+(openai, rich, typer apps: 8-10 s of imports on a busy 2-core machine) are therefore added
+in :func:`main`, never at import time.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,7 @@ from contextlib import AbstractContextManager
 
 import typer
 
-from eval.cli import app as eval_app
-from eval.cli import set_embedded_launcher
-from retrieval.cli import data_app, index_app
+cli = typer.Typer(help="CultureSafe: a culturally-grounded OpenAI-compatible LLM gateway.")
 
 
 def _embedded_launcher() -> AbstractContextManager[str]:
@@ -23,12 +28,15 @@ def _embedded_launcher() -> AbstractContextManager[str]:
     )
 
 
-set_embedded_launcher(_embedded_launcher)
+def _add_package_commands() -> None:
+    from eval.cli import app as eval_app
+    from eval.cli import set_embedded_launcher
+    from retrieval.cli import data_app, index_app
 
-cli = typer.Typer(help="CultureSafe: a culturally-grounded OpenAI-compatible LLM gateway.")
-cli.add_typer(index_app, name="index")
-cli.add_typer(data_app, name="data")
-cli.add_typer(eval_app, name="eval")
+    set_embedded_launcher(_embedded_launcher)
+    cli.add_typer(index_app, name="index")
+    cli.add_typer(data_app, name="data")
+    cli.add_typer(eval_app, name="eval")
 
 
 @cli.command()
@@ -58,4 +66,5 @@ def serve(
 
 
 def main() -> None:
+    _add_package_commands()
     cli()
