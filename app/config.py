@@ -13,7 +13,7 @@ from retrieval.build import DEFAULT_INDEX_DIR
 from retrieval.embedder_factory import DEFAULT_BACKEND, DEFAULT_CACHE_DIR, EmbedderBackend
 
 GroundingMode = Literal["off", "elicit", "inject", "grounded"]
-# How ``grounded`` enforces the knowledge (see app/techniques/): instruct = prompt only.
+# How ``grounded`` enforces the knowledge (see app/grounding/techniques/): instruct = prompt only.
 GroundingTechnique = Literal["instruct", "prefill", "two-pass", "structured", "fewshot"]
 
 

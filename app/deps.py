@@ -15,8 +15,8 @@ from fastapi import Depends, Request
 
 from app.backends.base import ChatModel
 from app.config import Settings
-from app.grounding import GroundingService
-from app.metrics import Metrics
+from app.grounding.service import GroundingService
+from app.http.metrics import Metrics
 from retrieval.protocols import Retriever
 
 

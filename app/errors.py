@@ -1,6 +1,10 @@
-"""The gateway's error types and the one place that maps them to OpenAI-shaped bodies.
+"""The gateway's error hierarchy and the one place that maps it to OpenAI-shaped bodies.
 
-Code raises a typed error (``UpstreamTimeout``, ``InvalidRequest``...); the handlers
+Every error the gateway answers on purpose is a :class:`GatewayError`. The general ones
+live here; each package keeps its own in its ``errors.py`` (``app.backends.errors``:
+upstream unreachable, timed out, busy; ``app.grounding.errors``: retrieval failed;
+``app.http.errors``: key, size and rate refusals). Code raises a typed error
+(``UpstreamTimeout``, ``InvalidRequest``...); the handlers
 registered by ``register_error_handlers`` turn it into a status code and the body
 ``{"error": {"message", "type", "param", "code"}}``. Details go to the log; the client
 never sees a traceback or a raw exception string.
@@ -52,67 +56,15 @@ class InvalidRequest(GatewayError):
     type = "invalid_request_error"
 
 
-class AuthenticationFailed(GatewayError):
-    status_code = 401
-    type = "authentication_error"
-    code = "invalid_api_key"
-
-
 class NotFound(GatewayError):
     status_code = 404
     type = "not_found_error"
-
-
-class Overloaded(GatewayError):
-    """Every upstream slot stayed busy for the whole queue timeout (back-pressure)."""
-
-    status_code = 503
-    type = "server_overloaded"
-    code = "upstream_queue_timeout"
 
 
 class ServiceNotReady(GatewayError):
     status_code = 503
     type = "service_unavailable"
     code = "not_ready"
-
-
-class RetrievalFailed(GatewayError):
-    status_code = 503
-    type = "service_unavailable"
-    code = "retrieval_failed"
-
-
-class UpstreamUnavailable(GatewayError):
-    """The model server could not be reached, or broke the protocol (502)."""
-
-    status_code = 502
-    type = "upstream_error"
-    code = "upstream_unavailable"
-
-
-class UpstreamTimeout(GatewayError):
-    status_code = 504
-    type = "upstream_error"
-    code = "upstream_timeout"
-
-
-class UpstreamStatusError(GatewayError):
-    """The upstream answered with an error status; 4xx pass through with its own body."""
-
-    def __init__(
-        self,
-        status_code: int,
-        message: str,
-        *,
-        type: str = "upstream_error",
-        param: str | None = None,
-        code: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message, param=param, code=code, headers=headers)
-        self.status_code = status_code
-        self.type = type
 
 
 def error_response(error: GatewayError) -> JSONResponse:

@@ -23,9 +23,9 @@ from app.backends.upstream import UpstreamChatModel
 from app.config import Settings
 from app.deps import Services
 from app.errors import register_error_handlers
-from app.grounding import GroundingService
-from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import add_protective_middleware
+from app.grounding.service import GroundingService
+from app.http.metrics import Metrics, MetricsMiddleware
+from app.http.middleware import add_protective_middleware
 from app.routes import chat, evaluate, health, models
 from app.routes import metrics as metrics_route
 from retrieval.protocols import Retriever
@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, *, retriever: Retriever | None 
     app.state.metrics = metrics
     register_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    # Outside the metrics: request id, CORS, API keys and limits (see app/middleware.py).
+    # Outside the metrics: request id, CORS, API keys and limits (see app/http/middleware.py).
     add_protective_middleware(app, settings)
     for module in (chat, models, health, metrics_route, evaluate):
         app.include_router(module.router)

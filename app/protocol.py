@@ -122,18 +122,6 @@ class ChatCompletionResponse(OpenAIBaseModel):
     culturesafe: CultureSafeDetails | None = None
 
 
-class ChatCompletionStreamResponse(OpenAIBaseModel):
-    """One SSE chunk (``object: chat.completion.chunk``); documentation only."""
-
-    id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
-    created: int
-    model: str
-    choices: list[dict[str, Any]]
-    usage: dict[str, Any] | None = None
-    culturesafe: CultureSafeDetails | None = None
-
-
 class ModelCard(OpenAIBaseModel):
     id: str
     object: str = "model"

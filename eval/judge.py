@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from eval.endpoint import Endpoint
-from eval.prompt_files import render
 from eval.samples import Sample
 from eval.scorers import Judgement, parse_judgement
+from prompts import render
 
 JUDGE_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from eval.config import EvalConfigError, RunConfig
-from eval.prompt_files import prompts_digest
 from eval.run_log import (
     MANIFEST_FILE,
     SAMPLES_FILE,
@@ -25,7 +24,23 @@ from eval.run_log import (
     write_json_atomic,
 )
 from eval.samples import Sample, known_countries, stratified_samples
+from prompts import prompts_digest as digest_of
 from retrieval.knowledge_base import load_knowledge_base
+
+# The templates a run's answers and scores depend on: a change to one changes the fingerprint.
+EVAL_PROMPTS = (
+    "eval_knowledge",
+    "eval_elicit_knowledge",
+    "eval_elicit_safety",
+    "eval_inject_gold",
+    "judge_system",
+    "judge_user",
+)
+
+
+def prompts_digest() -> str:
+    """A short hash of the evaluation's templates, recorded in the manifest."""
+    return digest_of(EVAL_PROMPTS)
 
 
 def versions() -> dict[str, str]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from eval.endpoint import Completion, Endpoint
-from eval.prompt_files import render
 from eval.samples import Sample
+from prompts import render
 
 Condition = Literal["plain", "elicit", "inject-gold", "gateway"]
 CONDITIONS: tuple[Condition, ...] = ("plain", "elicit", "inject-gold", "gateway")

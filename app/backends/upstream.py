@@ -20,14 +20,14 @@ from typing import Any
 import httpx
 
 from app.backends.base import JSON
-from app.errors import (
+from app.backends.errors import (
     Overloaded,
-    ServiceNotReady,
     UpstreamStatusError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from app.metrics import Metrics
+from app.errors import ServiceNotReady
+from app.http.metrics import Metrics
 
 _RETRY_BACKOFF_S = 0.1
 

@@ -5,22 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import Response
 
-from app.completions import GroundedStream, complete, upstream_body
+from app.backends.base import JSON
 from app.deps import GroundingDep, ModelDep
 from app.errors import InvalidRequest
+from app.grounding.respond import respond
+from app.grounding.service import output_is_constrained
 from app.protocol import (
     AssistantMessage,
     ChatCompletionRequest,
     ChatCompletionResponse,
+    CultureSafeDetails,
     ErrorResponse,
     GroundingSummary,
     SimpleChatRequest,
     SimpleChatResponse,
 )
-from app.techniques.fallback import send_with_fallback
 
 router = APIRouter(tags=["chat"])
 
@@ -35,24 +36,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         504: "The model server timed out",
     }.items()
 }
-
-
-def _headers(applied: bool, overhead_ms: float, warning: str | None = None) -> dict[str, str]:
-    headers = {
-        "X-CultureSafe-Grounded": "true" if applied else "false",
-        "X-CultureSafe-Overhead-Ms": f"{overhead_ms:.1f}",
-    }
-    if warning:
-        headers["X-CultureSafe-Warning"] = warning
-    return headers
-
-
-def _output_inspected(request: ChatCompletionRequest) -> bool:
-    """Outputs where a knowledge block cannot be written or would leak (JSON, tools,
-    token logprobs): ``grounded`` then injects knowledge without asking for the block."""
-    extra = request.model_extra or {}
-    fmt = (request.response_format or {}).get("type")
-    return bool(request.tools) or fmt not in (None, "text") or bool(extra.get("logprobs"))
 
 
 @router.post(
@@ -77,48 +60,30 @@ async def create_chat_completion(
         )
     messages = [m.model_dump(exclude_unset=True) for m in request.messages]
     plan = await grounding.plan(
-        messages, request.culturesafe, constrained_output=_output_inspected(request)
+        messages, request.culturesafe, constrained_output=output_is_constrained(request)
     )
-    if request.stream:
-        upstream, plan = await send_with_fallback(
-            model.open_stream, lambda p: upstream_body(request, p), plan
-        )
-        include_usage = bool(request.stream_options and request.stream_options.include_usage)
-        stream = GroundedStream(upstream, plan, include_usage=include_usage)
-        return StreamingResponse(
-            stream.frames(),
-            media_type="text/event-stream",
-            headers={
-                **_headers(plan.applied, plan.overhead_ms, plan.warning),
-                "Cache-Control": "no-cache",
-            },
-            background=BackgroundTask(upstream.aclose),
-        )
-    data, details = await complete(model, request, plan)
-    return JSONResponse(data, headers=_headers(details.applied, details.overhead_ms, plan.warning))
+    return await respond(model, request, plan)
 
 
-@router.post("/v1/chat", response_model=SimpleChatResponse, responses=ERROR_RESPONSES)
-async def chat(
-    request: SimpleChatRequest, model: ModelDep, grounding: GroundingDep
-) -> JSONResponse:
-    """Our simpler chat API: one answer, its citations and what grounding did."""
-    fields = request.model_dump(exclude_unset=True, exclude={"grounding", "messages"})
-    completion = ChatCompletionRequest.model_validate(
-        {**fields, "messages": [m.model_dump(exclude_unset=True) for m in request.messages]}
-    )
-    messages = [m.model_dump(exclude_unset=True) for m in request.messages]
-    plan = await grounding.plan(messages, request.grounding)
-    data, details = await complete(model, completion, plan)
+def _simple_body(data: JSON, details: CultureSafeDetails) -> JSON:
+    """A completion in ``/v1/chat``'s shape: the first answer, citations, what grounding did."""
     choices = data.get("choices") or [{}]
     message = choices[0].get("message") or {}
-    body = SimpleChatResponse(
+    return SimpleChatResponse(
         message=AssistantMessage(content=message.get("content")),
         citations=details.citations,
         grounding=GroundingSummary(
             applied=details.applied, mode=details.mode, knowledge=details.knowledge
         ),
         usage=data.get("usage"),
-    )
-    headers = _headers(details.applied, details.overhead_ms, plan.warning)
-    return JSONResponse(body.model_dump(), headers=headers)
+    ).model_dump()
+
+
+@router.post("/v1/chat", response_model=SimpleChatResponse, responses=ERROR_RESPONSES)
+async def chat(request: SimpleChatRequest, model: ModelDep, grounding: GroundingDep) -> Response:
+    """Our simpler chat API: one answer, its citations and what grounding did."""
+    fields = request.model_dump(exclude_unset=True, exclude={"grounding", "messages"})
+    messages = [m.model_dump(exclude_unset=True) for m in request.messages]
+    completion = ChatCompletionRequest.model_validate({**fields, "messages": messages})
+    plan = await grounding.plan(messages, request.grounding)
+    return await respond(model, completion, plan, render=_simple_body)

@@ -10,9 +10,9 @@ import httpx
 import torch
 
 from app.config import Settings
-from app.grounding import GroundingService
+from app.grounding.service import GroundingService
+from app.http.metrics import Metrics
 from app.main import create_app
-from app.metrics import Metrics
 from retrieval.build import build_retriever
 from retrieval.embedding_cache import CachedEmbedder
 from retrieval.protocols import Retriever

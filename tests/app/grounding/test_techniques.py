@@ -15,12 +15,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.config import GroundingTechnique, Settings
-from app.grounding import GroundingService
+from app.grounding.service import GroundingService
+from app.grounding.techniques.output import TechniqueStreamFilter, technique_text
+from app.grounding.techniques.prompting import VLLM_CONTINUE, build_technique, exemplars
+from app.http.metrics import Metrics
 from app.main import create_app
-from app.metrics import Metrics
 from app.protocol import GroundingOptions
-from app.techniques.output import TechniqueStreamFilter, technique_text
-from app.techniques.prompting import VLLM_CONTINUE, build_technique, exemplars
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
 from tests.app.conftest import serve, upstream_settings
@@ -37,15 +37,15 @@ ORDINARY = "What is the derivative of x squared?"
 
 
 def _plan(technique: GroundingTechnique) -> Any:
-    def system_with(name: str) -> list[dict[str, Any]]:
+    def with_template(name: str) -> list[dict[str, Any]]:
         return [{"role": "system", "content": name}, {"role": "user", "content": CULTURAL}]
 
-    return build_technique(technique, (PASSAGE,), system_with)
+    return build_technique(technique, (PASSAGE,), with_template)
 
 
 def _streamed(technique: GroundingTechnique, deltas: list[str]) -> str:
-    shaper = TechniqueStreamFilter(_plan(technique))
-    return "".join(shaper.feed(d) for d in deltas) + shaper.finish()
+    technique_filter = TechniqueStreamFilter(_plan(technique))
+    return "".join(technique_filter.feed(d) for d in deltas) + technique_filter.finish()
 
 
 def test_prefill_opening_lists_the_custom_then_leads_into_another_verified_fact() -> None:

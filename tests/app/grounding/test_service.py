@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.config import Settings
-from app.grounding import GroundingService, grounded_messages, retrieval_queries
-from app.metrics import Metrics
+from app.grounding.prompt import grounded_messages
+from app.grounding.queries import retrieval_queries
+from app.grounding.service import GroundingService
+from app.http.metrics import Metrics
 from app.protocol import GroundingOptions
 from retrieval.models import Passage
 from retrieval.protocols import Retriever

@@ -9,8 +9,8 @@ from dataclasses import replace
 from typing import TypeVar
 
 from app.backends.base import JSON
-from app.errors import UpstreamStatusError
-from app.grounding import GroundingPlan
+from app.backends.errors import UpstreamStatusError
+from app.grounding.plan import GroundingPlan
 
 T = TypeVar("T")
 

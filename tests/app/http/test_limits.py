@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from app.config import Settings
-from app.limits import CHAT_TOKEN_FIELDS, RateLimiter
+from app.http.limits import CHAT_TOKEN_FIELDS, RateLimiter
 from app.main import create_app
 from retrieval.protocols import Retriever
 from tests.app.conftest import Gateway, Upstream

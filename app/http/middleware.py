@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app.config import Settings
-from app.limits import LimitsMiddleware
-from app.request_context import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
-from app.security import ApiKeyMiddleware, KeyRing
+from app.http.limits import LimitsMiddleware
+from app.http.request_context import REQUEST_ID_HEADER, RequestContextMiddleware, configure_logging
+from app.http.security import ApiKeyMiddleware, KeyRing
 
 
 def add_protective_middleware(app: FastAPI, settings: Settings) -> None:

@@ -20,8 +20,8 @@ from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from app.config import Settings
+from app.http.security import KeyRing
 from app.main import create_app
-from app.security import KeyRing
 from retrieval.protocols import Retriever
 from tests.app.conftest import Gateway
 

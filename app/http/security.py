@@ -24,16 +24,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import AuthenticationFailed, GatewayError, error_response
+from app.errors import GatewayError, error_response
+from app.http.errors import AdminKeyRequired, AuthenticationFailed
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 ADMIN_PREFIX = "/evaluate"
-
-
-class AdminKeyRequired(GatewayError):
-    status_code = 403
-    type = "permission_error"
-    code = "admin_key_required"
 
 
 def read_keys_file(path: Path) -> tuple[str, ...]:

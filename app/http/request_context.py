@@ -5,7 +5,7 @@ otherwise a fresh one. The id is returned in the response header, held in a cont
 variable for the whole request (streamed bodies included) so every log line written while
 serving it carries it, and closes the request with one JSON access line. Logs never hold
 message content (unless ``Settings.log_content``) and never hold keys: the access line
-names the key by its label (``chat:0``), set by :mod:`app.security`.
+names the key by its label (``chat:0``), set by :mod:`app.http.security`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from app.query_batcher import QueryBatcher
+from app.grounding.batcher import QueryBatcher
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
 from retrieval.retriever import HybridRetriever

@@ -14,21 +14,18 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from app.config import GroundingTechnique
-from app.knowledge_block import CLOSE_TAG, OPEN_TAG, neutralize
-from prompts import load_prompt
+from app.grounding.knowledge_block import CLOSE_TAG, OPEN_TAG, neutralize
+from prompts import load_jsonl, load_prompt
 from retrieval.models import Passage
 
 Messages = list[dict[str, Any]]
-SystemBuilder = Callable[[str], Messages]  # template name -> the conversation with it added
+WithTemplate = Callable[[str], Messages]  # template name -> the conversation with it added
 
 VLLM_CONTINUE: dict[str, Any] = {"continue_final_message": True, "add_generation_prompt": False}
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -77,12 +74,9 @@ def prefill_text(passages: tuple[Passage, ...]) -> tuple[str, str]:
     return block + opening, opening
 
 
-@cache
 def exemplars() -> tuple[tuple[str, str], ...]:
     """The few-shot pairs ``(user, assistant)`` from ``prompts/fewshot_exemplars.jsonl``."""
-    text = resources.files("prompts").joinpath("fewshot_exemplars.jsonl").read_text("utf-8")
-    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return tuple((str(r["user"]), str(r["assistant"])) for r in rows)
+    return tuple((str(r["user"]), str(r["assistant"])) for r in load_jsonl("fewshot_exemplars"))
 
 
 def _with_exemplars(messages: Messages) -> Messages:
@@ -96,7 +90,7 @@ def _with_exemplars(messages: Messages) -> Messages:
 def build_technique(
     technique: GroundingTechnique,
     passages: tuple[Passage, ...],
-    system_with: SystemBuilder,
+    with_template: WithTemplate,
     *,
     ends_with_assistant: bool = False,
 ) -> TechniquePlan | None:
@@ -109,19 +103,19 @@ def build_technique(
         return None
     if technique == "prefill" and not ends_with_assistant:
         prefill, opening = prefill_text(passages)
-        messages = [*system_with("technique_prefill"), {"role": "assistant", "content": prefill}]
+        messages = [*with_template("technique_prefill"), {"role": "assistant", "content": prefill}]
         return TechniquePlan(technique, messages, dict(VLLM_CONTINUE), prefill=prefill,
-                             opening=opening, fallback_messages=system_with("grounded"))
+                             opening=opening, fallback_messages=with_template("grounded"))
     if technique == "two-pass":
-        return TechniquePlan(technique, system_with("technique_two_pass"),
+        return TechniquePlan(technique, with_template("technique_two_pass"),
                              statement=knowledge_lines(passages))
     if technique == "structured":
         fmt = {"type": "json_schema",
                "json_schema": {"name": "grounded_answer", "schema": ANSWER_SCHEMA,
                                "strict": True}}
-        return TechniquePlan(technique, system_with("technique_structured"),
+        return TechniquePlan(technique, with_template("technique_structured"),
                              {"response_format": fmt}, structured=True,
-                             fallback_messages=system_with("grounded"))
+                             fallback_messages=with_template("grounded"))
     if technique == "fewshot":
-        return TechniquePlan(technique, _with_exemplars(system_with("technique_fewshot")))
+        return TechniquePlan(technique, _with_exemplars(with_template("technique_fewshot")))
     return None

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from app.request_context import JsonFormatter, RequestIdFilter, request_id_from
+from app.http.request_context import JsonFormatter, RequestIdFilter, request_id_from
 from tests.app.conftest import Gateway
 
 KEY = "sk-live-do-not-log-7c1e0f"

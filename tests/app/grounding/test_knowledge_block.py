@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.knowledge_block import KnowledgeBlockFilter, neutralize, split_knowledge
+from app.grounding.knowledge_block import KnowledgeBlockFilter, neutralize, split_knowledge
 
 ANSWER = "<culture_knowledge>Tipping is not customary in Japan [1].</culture_knowledge>\nNo tip."
 
@@ -20,10 +20,10 @@ def test_an_unclosed_block_is_knowledge_never_answer() -> None:
 
 
 def _stream(text: str, size: int) -> tuple[str, list[str], str | None]:
-    keeper = KnowledgeBlockFilter()
-    sent = [keeper.feed(text[i : i + size]) for i in range(0, len(text), size)]
-    sent.append(keeper.finish())
-    return "".join(sent), sent, keeper.knowledge
+    block_filter = KnowledgeBlockFilter()
+    sent = [block_filter.feed(text[i : i + size]) for i in range(0, len(text), size)]
+    sent.append(block_filter.finish())
+    return "".join(sent), sent, block_filter.knowledge
 
 
 def test_stream_filter_matches_split_for_every_chunk_size() -> None:

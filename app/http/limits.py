@@ -30,7 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
 from app.errors import GatewayError, InvalidRequest, error_response
-from app.security import OPEN_PATHS
+from app.grounding.queries import text_parts
+from app.http.errors import PayloadTooLarge, RateLimited
+from app.http.security import OPEN_PATHS
 
 # The routes whose JSON body holds `messages`, with the token fields each one accepts.
 CHAT_TOKEN_FIELDS: dict[str, tuple[str, ...]] = {
@@ -38,18 +40,6 @@ CHAT_TOKEN_FIELDS: dict[str, tuple[str, ...]] = {
     "/v1/chat": ("max_tokens",),
 }
 _MAX_BUCKETS = 10_000
-
-
-class PayloadTooLarge(GatewayError):
-    status_code = 413
-    type = "invalid_request_error"
-    code = "request_too_large"
-
-
-class RateLimited(GatewayError):
-    status_code = 429
-    type = "rate_limit_error"
-    code = "rate_limit_exceeded"
 
 
 @dataclass
@@ -89,18 +79,6 @@ class RateLimiter:
                 del self._buckets[client]
 
 
-def _content_chars(content: Any) -> int:
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(
-            len(part["text"])
-            for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return 0
-
-
 def check_chat_body(
     body: bytes, token_fields: tuple[str, ...], settings: Settings
 ) -> tuple[bytes, dict[str, Any]]:
@@ -122,7 +100,9 @@ def check_chat_body(
     if not isinstance(payload, dict) or not isinstance(payload.get("messages"), list):
         return body, {}
     messages: list[Any] = payload["messages"]
-    chars = sum(_content_chars(m.get("content")) for m in messages if isinstance(m, dict))
+    chars = sum(
+        len(text) for m in messages if isinstance(m, dict) for text in text_parts(m.get("content"))
+    )
     facts = {"message_count": len(messages), "message_chars": chars, "request_messages": messages}
     if len(messages) > settings.max_messages:
         raise InvalidRequest(

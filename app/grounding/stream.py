@@ -1,64 +1,32 @@
-"""The knowledge-grounded method, step two: generate, then clean the answer.
+"""``GroundedStream``: a streaming completion relayed to the client as OpenAI sends it.
 
-``complete`` runs a non-streaming completion and strips the ``<culture_knowledge>`` block
-from each choice. ``GroundedStream`` relays a streaming completion as OpenAI sends it
-(``data: {chunk}\\n\\n`` ... ``data: [DONE]\\n\\n``), holding back a knowledge block until
-it closes so it never reaches the client, and ending a failed stream with an error frame
-followed by ``[DONE]``. The ``culturesafe`` details ride on the first chunk and, with the
-extracted knowledge, on each chunk that carries a ``finish_reason``.
+Frames are ``data: {chunk}\\n\\n`` ... ``data: [DONE]\\n\\n``. A knowledge block is held
+back until it closes, so it never reaches the client; a failed stream ends with an error
+frame followed by ``[DONE]``. The ``culturesafe`` details ride on the first chunk and, with
+the extracted knowledge, on each chunk that carries a ``finish_reason``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from app.backends.base import JSON, ChatModel, ChunkStream
+from app.backends.base import JSON, ChunkStream
 from app.errors import GatewayError
-from app.grounding import GroundingPlan
-from app.knowledge_block import KnowledgeBlockFilter, split_knowledge
-from app.protocol import ChatCompletionRequest, CultureSafeDetails, ErrorInfo
-from app.techniques.fallback import send_with_fallback
-from app.techniques.output import TechniqueStreamFilter, technique_text
+from app.grounding.knowledge_block import KnowledgeBlockFilter
+from app.grounding.plan import GroundingPlan
+from app.grounding.techniques.output import TechniqueStreamFilter
+from app.protocol import ErrorInfo
 
 log = logging.getLogger(__name__)
 
 
-def upstream_body(request: ChatCompletionRequest, plan: GroundingPlan) -> JSON:
-    """The client's request as sent, with the planned messages and our own field removed."""
-    body = request.model_dump(exclude_unset=True, exclude={"culturesafe"})
-    body["messages"] = plan.messages
-    if plan.technique is not None:
-        body.update(plan.technique.extra_body)
-    return body
-
-
 def sse(payload: JSON | str) -> str:
+    """One server-sent event frame."""
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
     return f"data: {data}\n\n"
-
-
-async def complete(
-    model: ChatModel, request: ChatCompletionRequest, plan: GroundingPlan
-) -> tuple[JSON, CultureSafeDetails]:
-    """A non-streaming grounded completion: the upstream body, cleaned, plus details."""
-    data, plan = await send_with_fallback(model.chat, lambda p: upstream_body(request, p), plan)
-    start = time.perf_counter()
-    knowledge: str | None = None
-    if plan.strip_knowledge:
-        for choice in data.get("choices") or []:
-            message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                text = technique_text(plan.technique, message["content"])
-                message["content"], found = split_knowledge(text)
-                knowledge = knowledge or found
-    overhead = plan.overhead_ms + (time.perf_counter() - start) * 1000
-    details = plan.details(knowledge, overhead_ms=overhead)
-    data["culturesafe"] = details.model_dump()
-    return data, details
 
 
 class GroundedStream:
@@ -68,8 +36,8 @@ class GroundedStream:
         self._upstream = upstream
         self._plan = plan
         self._include_usage = include_usage
-        self._filters: dict[int, KnowledgeBlockFilter] = {}
-        self._techniques: dict[int, TechniqueStreamFilter] = {}
+        self._block_filters: dict[int, KnowledgeBlockFilter] = {}  # per choice index
+        self._technique_filters: dict[int, TechniqueStreamFilter] = {}
         self._sent_first = False
 
     async def frames(self) -> AsyncIterator[str]:
@@ -90,18 +58,20 @@ class GroundedStream:
         yield sse("[DONE]")
 
     def _clean_choice(self, choice: dict[str, Any]) -> dict[str, Any] | None:
-        keeper = self._filters.setdefault(int(choice.get("index") or 0), KnowledgeBlockFilter())
+        block_filter = self._block_filters.setdefault(
+            int(choice.get("index") or 0), KnowledgeBlockFilter())
         delta = dict(choice.get("delta") or {})
         content = delta.get("content")
         if self._plan.technique is not None:
             index = int(choice.get("index") or 0)
-            shaper = self._techniques.setdefault(index, TechniqueStreamFilter(self._plan.technique))
-            content = shaper.feed(content if isinstance(content, str) else "")
+            technique_filter = self._technique_filters.setdefault(
+                index, TechniqueStreamFilter(self._plan.technique))
+            content = technique_filter.feed(content if isinstance(content, str) else "")
             if choice.get("finish_reason") is not None:
-                content += shaper.finish()
-        text = keeper.feed(content) if isinstance(content, str) else None
+                content += technique_filter.finish()
+        text = block_filter.feed(content) if isinstance(content, str) else None
         if choice.get("finish_reason") is not None:
-            text = (text or "") + keeper.finish()
+            text = (text or "") + block_filter.finish()
         if text is not None:
             delta["content"] = text
         other = any(key != "content" for key in delta)
@@ -129,8 +99,8 @@ class GroundedStream:
                 return None
             chunk = {**chunk, "choices": cleaned}
         if finished is not None:
-            keeper = self._filters.get(finished)
-            details = self._plan.details(keeper.knowledge if keeper else None)
+            block_filter = self._block_filters.get(finished)
+            details = self._plan.details(block_filter.knowledge if block_filter else None)
             chunk["culturesafe"] = details.model_dump()
         elif not self._sent_first:
             chunk["culturesafe"] = self._plan.details().model_dump()

@@ -2,8 +2,8 @@
 
 Every technique's reply is turned into the text the plain ``grounded`` prompt would have
 produced (block first, then the answer), so the existing block splitter and stream filter
-(``app.knowledge_block``) do the rest: the block goes to the grounding details, the answer
-(with a prefill's respectful opening) to ``content``.
+(:mod:`app.grounding.knowledge_block`) do the rest: the block goes to the grounding
+details, the answer (with a prefill's respectful opening) to ``content``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 
-from app.knowledge_block import CLOSE_TAG, OPEN_TAG, neutralize
-from app.techniques.prompting import TechniquePlan
+from app.grounding.knowledge_block import CLOSE_TAG, OPEN_TAG, neutralize
+from app.grounding.techniques.prompting import TechniquePlan
 
 
 def _json_field(text: str, name: str) -> str | None:

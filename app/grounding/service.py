@@ -1,0 +1,146 @@
+"""The knowledge-grounded method, step one: decide how to ground a request.
+
+``GroundingService.plan`` takes the client's messages and options and returns a
+:class:`~app.grounding.plan.GroundingPlan`: the messages to send upstream, the passages
+given to the model, and whether the answer will carry a ``<culture_knowledge>`` block to
+strip. Modes:
+
+* ``off``: the messages go upstream untouched; no retrieval.
+* ``elicit``: the model is asked to write the relevant knowledge itself, then answer.
+* ``inject``: the retrieved, verified descriptions precede the conversation.
+* ``grounded``: inject, and the model first restates the custom and why it matters,
+  citing ``[n]``, then answers respectfully; the block is removed from the answer.
+
+The queries (:mod:`app.grounding.queries`) are embedded in one call, batched with
+concurrent requests' (:mod:`app.grounding.batcher`). When nothing passes the similarity
+threshold, the request goes upstream unchanged (``applied: false``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio
+
+from app.config import GroundingMode, Settings
+from app.grounding.batcher import QueryBatcher
+from app.grounding.errors import RetrievalFailed
+from app.grounding.plan import GroundingPlan
+from app.grounding.prompt import grounded_messages
+from app.grounding.queries import retrieval_queries
+from app.grounding.techniques.prompting import build_technique
+from app.http.metrics import Metrics
+from app.protocol import ChatCompletionRequest, GroundingOptions
+from retrieval.models import Passage
+from retrieval.protocols import Retriever
+
+_log = logging.getLogger(__name__)
+_WRITES_BLOCK: frozenset[GroundingMode] = frozenset({"elicit", "grounded"})
+
+
+def output_is_constrained(request: ChatCompletionRequest) -> bool:
+    """Outputs where a knowledge block cannot be written or would leak (JSON, tools,
+    token logprobs): ``grounded`` then injects knowledge without asking for the block."""
+    extra = request.model_extra or {}
+    fmt = (request.response_format or {}).get("type")
+    return bool(request.tools) or fmt not in (None, "text") or bool(extra.get("logprobs"))
+
+
+class GroundingService:
+    """Retrieval plus prompt construction, shared by every chat route."""
+
+    def __init__(self, retriever: Retriever, settings: Settings, metrics: Metrics) -> None:
+        self._retriever = retriever
+        self._settings = settings
+        self._metrics = metrics
+        search_many = getattr(retriever, "search_many", None)
+        self._batcher = (
+            QueryBatcher(search_many, settings.query_batch_size,
+                         workers=settings.query_batch_workers)
+            if callable(search_many) and settings.query_batch_size > 1
+            else None
+        )
+
+    def _search_all(
+        self, queries: list[str], k: int, location: str | None
+    ) -> list[list[Passage]]:
+        """Every query in one worker-thread hop (retrievers without ``search_many``)."""
+        return [self._retriever.search(query, k, location) for query in queries]
+
+    async def _search(
+        self, queries: list[str], k: int, location: str | None
+    ) -> list[list[Passage]]:
+        if self._batcher is not None:  # one encode for this request and its concurrent peers
+            return await self._batcher.search(queries, k, location)
+        return await anyio.to_thread.run_sync(self._search_all, queries, k, location)
+
+    async def _retrieve(
+        self, queries: list[str], k: int, location: str | None
+    ) -> tuple[Passage, ...]:
+        start = time.perf_counter()
+        best: dict[str, Passage] = {}
+        try:
+            for found in await self._search(queries, k, location):
+                for passage in found:
+                    if passage.id not in best or passage.score > best[passage.id].score:
+                        best[passage.id] = passage
+        except Exception as exc:  # any retrieval failure fails the request closed
+            raise RetrievalFailed("Knowledge retrieval failed; the request was not sent.") from exc
+        finally:
+            self._metrics.retrieval_latency.observe(time.perf_counter() - start)
+        ranked = sorted(best.values(), key=lambda p: p.score, reverse=True)
+        return tuple(ranked[:k])
+
+    async def plan(
+        self,
+        messages: list[dict[str, Any]],
+        options: GroundingOptions | None,
+        *,
+        constrained_output: bool = False,
+    ) -> GroundingPlan:
+        """Decide how to ground one request; ``constrained_output`` (JSON/tools) rules out
+        a free-text knowledge block, so ``grounded`` degrades to ``inject`` there."""
+        start = time.perf_counter()
+        options = options or GroundingOptions()
+        requested: GroundingMode = options.mode or self._settings.grounding_default_mode
+        mode: GroundingMode = requested
+        if constrained_output and mode in _WRITES_BLOCK:
+            mode = "inject" if mode == "grounded" else "off"
+        passages: tuple[Passage, ...] = ()
+        warning = None
+        if mode != "off":
+            k = options.top_k or self._settings.top_k
+            try:
+                passages = await self._retrieve(retrieval_queries(messages), k, options.location)
+            except RetrievalFailed:
+                if not self._settings.retrieval_fail_open:
+                    raise
+                _log.warning("retrieval failed; serving ungrounded (retrieval_fail_open)",
+                             exc_info=True)
+                warning = "knowledge retrieval failed; the answer is not grounded"
+        applied = bool(passages)
+        out = grounded_messages(messages, mode, passages) if applied else messages
+        technique = options.technique or self._settings.grounding_technique
+        chosen = None
+        if applied and mode == "grounded":
+            chosen = build_technique(
+                technique, passages,
+                lambda template: grounded_messages(messages, mode, passages, template),
+                ends_with_assistant=messages[-1].get("role") == "assistant",
+            )
+            out = chosen.messages if chosen else out
+        self._metrics.grounding.labels(mode, str(applied).lower()).inc()
+        return GroundingPlan(
+            requested_mode=requested,
+            mode=mode,
+            applied=applied,
+            passages=passages,
+            messages=out,
+            strip_knowledge=applied and mode in _WRITES_BLOCK,
+            overhead_ms=(time.perf_counter() - start) * 1000,
+            technique=chosen,
+            requested_technique=technique,
+            warning=warning,
+        )
