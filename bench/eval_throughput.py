@@ -32,6 +32,7 @@ from eval import EndpointConfig, RunConfig, run_evaluation  # noqa: E402
 from eval.loopback import LoopbackModel, LoopbackServer  # noqa: E402
 from eval.manifest import open_run  # noqa: E402
 from eval.run_log import SAMPLES_FILE, encode_record  # noqa: E402
+from retrieval.knowledge_base import ADACULTURESAFE_DIR  # noqa: E402
 
 
 def free_port() -> int:
@@ -157,8 +158,7 @@ def resume_cli(data: Path, out: Path, per_kind: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=ROOT / ".." / "shared" / "data" /
-                        "adaculturesafe")
+    parser.add_argument("--data", type=Path, default=ROOT / ADACULTURESAFE_DIR)
     parser.add_argument("--per-kind", type=int, default=40)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--resume-per-kind", type=int, default=667)  # 5 x 3 x 667 = 10,005

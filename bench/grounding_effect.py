@@ -50,7 +50,7 @@ from eval.samples import Sample, stratified_samples  # noqa: E402
 from eval.solver import Condition, build_messages  # noqa: E402
 from eval.stats import paired_compare  # noqa: E402
 from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
-from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
+from retrieval.knowledge_base import ADACULTURESAFE_DIR, load_knowledge_base  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = ROOT / "eval/samples/grounding_safety_ids.json"
@@ -291,7 +291,7 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared/data/adaculturesafe")
+    ap.add_argument("--data-dir", type=Path, default=ROOT / ADACULTURESAFE_DIR)
     ap.add_argument("--index-dir", type=Path, default=ROOT / "var/index-grounding-effect")
     ap.add_argument("--out", type=Path, default=ROOT / "var/bench/grounding_effect")
     ap.add_argument("--limit", type=int, default=None, help="queries per country (<= 20)")

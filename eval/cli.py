@@ -27,7 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from eval.config import EvalError, RunConfig
+from eval.config import ENDPOINT_DEFAULTS, RUN_DEFAULTS, EvalError, RunConfig
 from eval.endpoint import EndpointConfig
 from eval.run_log import MANIFEST_FILE
 from eval.runner import RunResult, run_evaluation
@@ -35,8 +35,6 @@ from eval.solver import CONDITIONS
 
 EmbeddedLauncher = Callable[[], AbstractContextManager[str]]
 EMBEDDED_MODEL = "embedded"
-DEFAULT_DATA = Path("../shared/data/adaculturesafe")
-DEFAULT_OUT = Path("runs")
 
 app = typer.Typer(help="Replay AdaCultureSafe against an OpenAI-compatible endpoint.")
 console = Console(stderr=True)
@@ -68,7 +66,7 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 @app.command()
 def run(
-    data: Annotated[Path, typer.Option(help="Dataset directory.")] = DEFAULT_DATA,
+    data: Annotated[Path, typer.Option(help="Dataset directory.")] = RUN_DEFAULTS["data_dir"],
     target_url: Annotated[
         str | None, typer.Option(help="Target base URL (.../v1); default: the embedded model.")
     ] = None,
@@ -85,25 +83,35 @@ def run(
     ] = "none",
     condition: Annotated[
         str, typer.Option(help="plain | elicit | inject-gold | gateway")
-    ] = "plain",
+    ] = RUN_DEFAULTS["condition"],
     mode: Annotated[
         str | None, typer.Option(help="Gateway grounding mode (default: grounded).")
     ] = None,
-    per_kind: Annotated[int, typer.Option(min=1, help="Items per kind per country.")] = 50,
+    per_kind: Annotated[int, typer.Option(min=1, help="Items per kind per country.")] = (
+        RUN_DEFAULTS["per_kind"]),
     countries: Annotated[str | None, typer.Option(help="Comma-separated countries.")] = None,
-    kinds: Annotated[str, typer.Option(help="knowledge, safety or both.")] = "knowledge,safety",
-    shuffled: Annotated[bool, typer.Option(help="Also ask each MCQ shuffled.")] = True,
-    seed: Annotated[int, typer.Option(help="Sampling and shuffling seed.")] = 0,
-    out: Annotated[Path, typer.Option(help="Directory of run directories.")] = DEFAULT_OUT,
+    kinds: Annotated[str, typer.Option(help="knowledge, safety or both.")] = (
+        ",".join(RUN_DEFAULTS["kinds"])),
+    shuffled: Annotated[bool, typer.Option(help="Also ask each MCQ shuffled.")] = (
+        RUN_DEFAULTS["shuffled"]),
+    seed: Annotated[int, typer.Option(help="Sampling and shuffling seed.")] = RUN_DEFAULTS["seed"],
+    out: Annotated[Path, typer.Option(help="Directory of run directories.")] = (
+        RUN_DEFAULTS["out_dir"]),
     run_id: Annotated[str | None, typer.Option(help="Run id (default: from config).")] = None,
     resume: Annotated[bool, typer.Option(help="Resume --run-id with its stored config.")] = False,
-    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent target requests.")] = 8,
-    judge_concurrency: Annotated[int, typer.Option(min=1, help="Concurrent judge requests.")] = 8,
-    max_retries: Annotated[int, typer.Option(min=0, help="Retries on 429/5xx/timeouts.")] = 3,
-    timeout: Annotated[float, typer.Option(help="Per-request timeout (s).")] = 120.0,
-    safety_max_tokens: Annotated[int, typer.Option(min=8, help="Safety answer length.")] = 256,
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent target requests.")] = (
+        ENDPOINT_DEFAULTS["concurrency"]),
+    judge_concurrency: Annotated[int, typer.Option(min=1, help="Concurrent judge requests.")] = (
+        ENDPOINT_DEFAULTS["concurrency"]),
+    max_retries: Annotated[int, typer.Option(min=0, help="Retries on 429/5xx/timeouts.")] = (
+        ENDPOINT_DEFAULTS["max_retries"]),
+    timeout: Annotated[float, typer.Option(help="Per-request timeout (s).")] = (
+        ENDPOINT_DEFAULTS["timeout_s"]),
+    safety_max_tokens: Annotated[int, typer.Option(min=8, help="Safety answer length.")] = (
+        RUN_DEFAULTS["safety_max_tokens"]),
     judge_control: Annotated[int, typer.Option(
-        min=0, help="Re-judge N safety answers with a wrong custom (judge sanity check).")] = 0,
+        min=0, help="Re-judge N safety answers with a wrong custom (judge sanity check).")] = (
+        RUN_DEFAULTS["judge_control"]),
 ) -> None:
     """Run (or resume) an evaluation, then write report.json and report.html."""
     if condition not in CONDITIONS:

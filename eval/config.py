@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from eval.endpoint import EndpointConfig
 from eval.samples import Kind
 from eval.solver import Condition
+from retrieval.knowledge_base import ADACULTURESAFE_DIR
 
 
 class EvalError(Exception):
@@ -28,11 +29,15 @@ class EvalConfigError(EvalError):
 
 class RunConfig(BaseModel):
     """Everything that defines a run. Fields outside ``fingerprint()`` (URLs, keys,
-    concurrency, timeouts) may change between a run and its resumption."""
+    concurrency, timeouts) may change between a run and its resumption.
+
+    Its defaults are the evaluation's defaults: the CLI and ``POST /evaluate`` read them
+    from here (:data:`RUN_DEFAULTS`).
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    data_dir: Path
+    data_dir: Path = ADACULTURESAFE_DIR
     target: EndpointConfig
     judge: EndpointConfig | None = None
     condition: Condition = "plain"
@@ -85,3 +90,14 @@ class RunConfig(BaseModel):
     def default_run_id(self, fingerprint: str) -> str:
         name = self.condition + (f"-{self.mode}" if self.condition == "gateway" else "")
         return f"{name}-{fingerprint[:10]}"
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    return {name: info.get_default(call_default_factory=True)
+            for name, info in model.model_fields.items() if not info.is_required()}
+
+
+# The evaluation's defaults, defined once by the models above: the CLI and POST /evaluate
+# take theirs from here.
+RUN_DEFAULTS = _defaults(RunConfig)
+ENDPOINT_DEFAULTS = _defaults(EndpointConfig)

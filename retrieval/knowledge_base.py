@@ -30,6 +30,9 @@ from retrieval.kb_records import (
 from retrieval.models import Description
 
 STARTER_SOURCE = "starter"
+# Where the full AdaCultureSafe data lies beside a checkout (relative to the repository
+# root, the working directory of the CLI, the gateway and the benchmarks).
+ADACULTURESAFE_DIR = Path("../shared/data/adaculturesafe")
 DATA_SUFFIXES = (".json", ".jsonl")
 _HASH_VERSION = b"culturesafe-kb-v1\n"
 

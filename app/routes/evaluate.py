@@ -1,17 +1,20 @@
 """``POST /evaluate`` (start an evaluation job), ``GET /evaluate/{id}`` (status, progress,
 metrics so far) and ``GET /evaluate/{id}/report`` (the HTML report).
 
-Jobs run in this process as asyncio tasks writing to ``Settings.runs_dir/<id>``; this
-router's lifespan resumes unfinished ones on start and cancels running ones on shutdown
-(their finished samples are on disk). By default the target is this gateway itself (in a
-grounding mode) and the judge is the same model with grounding off.
+A job runs as an asyncio task of the process that holds its lease (``eval/jobs.py``),
+writing to ``Settings.runs_dir/<id>``, which every worker and replica shares: any of them
+answers for any job, and this router's lifespan resumes jobs whose holder is gone and
+cancels its own on shutdown (their finished samples are on disk). By default the target
+is this gateway itself (in a grounding mode, with one of its chat keys) and the judge is
+the same model with grounding off.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
@@ -20,16 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from app.config import GroundingMode, Settings
 from app.deps import SettingsDep
-from app.errors import InvalidRequest, NotFound
+from app.errors import GatewayError, InvalidRequest, NotFound
+from app.http.security import chat_keys
 from app.protocol import ErrorResponse, json_number
-from eval.config import EvalConfigError, RunConfig
+from eval.config import RUN_DEFAULTS, EvalConfigError, RunConfig
 from eval.endpoint import EndpointConfig
+from eval.job_lease import LeaseUnavailable
 from eval.jobs import JobManager
 from eval.report import REPORT_JSON
 from eval.run_log import RUN_ID_PATTERN, valid_run_id
 from eval.samples import Kind
 
-DEFAULT_EVAL_DATA = Path("../shared/data/adaculturesafe")
 # Sent in an HTTP header: visible ASCII only (anything else cannot be encoded: a 500).
 _API_KEY_PATTERN = r"^[\x21-\x7e]{1,512}$"
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -37,13 +41,22 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _both_kinds() -> list[Kind]:
-    return ["knowledge", "safety"]
+class JobStoreUnavailable(GatewayError):
+    """The job leases' store (Redis) is down: no job can be started safely."""
+
+    status_code = 503
+    type = "server_error"
+    code = "job_store_unavailable"
 
 
 class EvaluateRequest(BaseModel):
     """An evaluation to run. Omitted URLs mean this gateway (target) and its model with
-    grounding off (judge)."""
+    grounding off (judge).
+
+    Defaults are the evaluation's (:data:`eval.config.RUN_DEFAULTS`) but for three that
+    suit a request to a running gateway: the gateway condition, 10 items per kind and
+    country, and 4 concurrent requests.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -57,9 +70,9 @@ class EvaluateRequest(BaseModel):
     mode: GroundingMode = "grounded"
     per_kind: int = Field(default=10, ge=1, le=100_000)
     countries: list[str] = Field(default_factory=list, max_length=64)
-    kinds: list[Kind] = Field(default_factory=_both_kinds, min_length=1)
-    shuffled: StrictBool = True  # JSON true/false only, as the schema says
-    seed: int = 0
+    kinds: list[Kind] = Field(default=list(RUN_DEFAULTS["kinds"]), min_length=1)
+    shuffled: StrictBool = RUN_DEFAULTS["shuffled"]  # JSON true/false only, as the schema says
+    seed: int = RUN_DEFAULTS["seed"]
     run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
     concurrency: int = Field(default=4, ge=1, le=256)
     judge_concurrency: int = Field(default=4, ge=1, le=256)
@@ -89,11 +102,17 @@ class EvaluateStatus(BaseModel):
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     settings: Settings = app.state.settings
-    manager = JobManager(settings.runs_dir)
-    await manager.resume_unfinished()
+    manager = JobManager(settings.runs_dir, redis_url=settings.redis_url,
+                         lease_ttl_s=settings.job_lease_ttl_s)
+    # Every process looks for jobs whose holder is gone (after a restart, or another
+    # worker's or replica's crash); the lease lets exactly one of them resume each.
+    watcher = asyncio.create_task(manager.watch(settings.job_poll_s), name="evaluate-watch")
     try:
         yield {"eval_jobs": manager}
     finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
         await manager.shutdown()
 
 
@@ -108,7 +127,8 @@ def _jobs(request: Request) -> JobManager:
 
 
 def _run_config(body: EvaluateRequest, settings: Settings, own_url: str) -> RunConfig:
-    own_key = settings.api_keys[0].get_secret_value() if settings.api_keys else "none"
+    # A key the gateway accepts on its chat routes (inline or from the keys file).
+    own_key = next(iter(chat_keys(settings)), "none")
     model = settings.upstream_model if settings.backend == "upstream" else None
     model = model or settings.embedded_model_name
     target = EndpointConfig(
@@ -120,7 +140,7 @@ def _run_config(body: EvaluateRequest, settings: Settings, own_url: str) -> RunC
         api_key=body.judge_api_key or (own_key if body.judge_url is None else "none"),
         concurrency=body.judge_concurrency,
         extra_body=None if body.judge_url else {"culturesafe": {"mode": "off"}})
-    data_dir = getattr(settings, "eval_data_dir", None) or settings.data_dir or DEFAULT_EVAL_DATA
+    data_dir = settings.data_dir or RUN_DEFAULTS["data_dir"]
     return RunConfig(
         data_dir=data_dir, target=target, judge=judge, condition=body.condition,
         mode=body.mode, per_kind=body.per_kind, countries=tuple(body.countries),
@@ -134,7 +154,8 @@ def _checked_id(run_id: str) -> str:
     return run_id
 
 
-@router.post("/evaluate", status_code=202, response_model=EvaluateAccepted, responses=ERRORS)
+@router.post("/evaluate", status_code=202, response_model=EvaluateAccepted,
+             responses={**ERRORS, 503: {"model": ErrorResponse}})
 async def start_evaluation(
     body: EvaluateRequest, request: Request, settings: SettingsDep
 ) -> EvaluateAccepted:
@@ -144,6 +165,9 @@ async def start_evaluation(
         job = await _jobs(request).submit(_run_config(body, settings, own_url))
     except EvalConfigError as exc:
         raise InvalidRequest(str(exc), param=exc.param) from exc
+    except LeaseUnavailable as exc:
+        raise JobStoreUnavailable("The job store is unreachable; retry shortly.",
+                                  headers={"Retry-After": "5"}) from exc
     return EvaluateAccepted(id=job.run_id, status=job.status, total=job.total,
                             status_url=f"/evaluate/{job.run_id}",
                             report_url=f"/evaluate/{job.run_id}/report")

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.knowledge_base import ADACULTURESAFE_DIR
+
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data" / "adaculturesafe"
+DATA = REPO / ADACULTURESAFE_DIR
 
 
 def _run(args: list[str], timeout: int = 900) -> str:

@@ -10,8 +10,9 @@ import pytest
 
 from eval.endpoint import EndpointConfig
 from eval.loopback import LoopbackModel, LoopbackServer
+from retrieval.knowledge_base import ADACULTURESAFE_DIR
 
-DATASET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "adaculturesafe"
+DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ import pytest
 import uvicorn
 
 from app.config import Settings
+from retrieval.knowledge_base import ADACULTURESAFE_DIR
 from retrieval.protocols import Retriever
 
 from .fault_server import FaultServer
@@ -90,7 +91,7 @@ def gateway_settings(base_url: str, **overrides: Any) -> Settings:
     return Settings(**{**values, **overrides})
 
 
-DATASET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "adaculturesafe"
+DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
 
 
 def tiny_dataset(out: Path, countries: int = 1, per_country: int = 2) -> Path:
