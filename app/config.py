@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(default=4096, ge=0)  # query embeddings kept; 0: no cache
     query_batch_size: int = Field(default=32, ge=1)  # most texts per batched encode; 1: none
     query_batch_workers: int = Field(default=2, ge=1)  # batches encoded at once (threads)
+    # Remote query embedder (retrieval/remote_embedder.py): the root of an OpenAI-compatible
+    # POST /embeddings (e.g. http://embedder:8000/v1, vLLM --runner pooling). Set: no model
+    # runs in the gateway, the index is built through it (rebuild_index), its failures
+    # follow retrieval_fail_open. The served name is recorded in the index manifest.
+    embedder_url: str | None = None
+    embedder_remote_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    embedder_api_key: SecretStr | None = None
+    embedder_timeout_s: float = Field(default=10.0, gt=0)
+    # vLLM's truncate_prompt_tokens (first N tokens kept, as in-process); -1: the model's
+    # limit; 0: not sent (servers that refuse vLLM's extra fields)
+    embedder_truncate_tokens: int = Field(default=-1, ge=-1)
 
     # --- grounding ----------------------------------------------------------------------
     grounding_default_mode: GroundingMode = "grounded"
@@ -110,6 +121,10 @@ class Settings(BaseSettings):
                 "CULTURESAFE_UPSTREAM_BASE_URL must start with http:// or https:// "
                 f"when CULTURESAFE_BACKEND=upstream (got {self.upstream_base_url!r})"
             )
+        if self.embedder_url is not None and not self.embedder_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("CULTURESAFE_EMBEDDER_URL must start with http:// or https://")
         if self.embedded_model_path is not None and not self.embedded_model_path.is_file():
             raise ValueError(
                 f"CULTURESAFE_EMBEDDED_MODEL_PATH={self.embedded_model_path} is not a file"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -30,6 +30,9 @@ from app.routes import chat, evaluate, health, models
 from app.routes import metrics as metrics_route
 from retrieval.protocols import Retriever
 
+if TYPE_CHECKING:
+    from retrieval.remote_embedder import RemoteEmbedder
+
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +48,21 @@ def _http_client(settings: Settings, base_url: str) -> httpx.AsyncClient:
     )
 
 
+def _remote_embedder(settings: Settings) -> RemoteEmbedder:
+    """The remote query embedder (blocking: asks the service for its dimension)."""
+    from retrieval.remote_embedder import RemoteEmbedder
+
+    assert settings.embedder_url is not None
+    key = settings.embedder_api_key
+    return RemoteEmbedder(
+        settings.embedder_url,
+        settings.embedder_remote_model,
+        api_key=key.get_secret_value() if key is not None else None,
+        timeout_s=settings.embedder_timeout_s,
+        truncate_tokens=settings.embedder_truncate_tokens,
+    )
+
+
 def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None) -> Any:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -53,7 +71,8 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
             built: dict[str, Any] = {"retriever": retriever}
             # torch threads, before any worker thread encodes; the onnx backends never
             # import torch on the request path (their threads are set per session).
-            if settings.embedder_threads and settings.embedder_backend == "torch":
+            remote = settings.embedder_url is not None
+            if settings.embedder_threads and settings.embedder_backend == "torch" and not remote:
                 from retrieval.embedding_cache import set_torch_threads
 
                 set_torch_threads(settings.embedder_threads)
@@ -82,6 +101,9 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
             def _build_retriever() -> Retriever:
                 from retrieval.build import build_retriever
 
+                if remote:  # the index too is built through it, so all vectors agree
+                    built["embedder"] = _remote_embedder(settings)
+                    stack.callback(built["embedder"].close)
                 return build_retriever(
                     data_dir=settings.data_dir,
                     index_dir=settings.index_dir,
@@ -92,6 +114,7 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
                     embedder_cache_dir=settings.embedder_cache_dir,
                     embedder_threads=settings.embedder_threads,
                     query_cache_size=settings.query_cache_size,
+                    embedder=built.get("embedder"),
                 )
 
             try:

@@ -41,7 +41,7 @@ class RemoteSpec:
     model: str = DEFAULT_EMBEDDER_NAME
     api_key: str | None = None
     timeout_s: float = 10.0
-    truncate_tokens: int | None = None
+    truncate_tokens: int = -1  # see RemoteEmbedder; 0: send no truncation fields
 
 
 def load_embedder(

@@ -58,9 +58,11 @@ class RemoteEmbedder:
             catches a server that serves something else under that name).
         api_key: sent as ``Authorization: Bearer``; None: no header.
         timeout_s, connect_timeout_s: read and connect timeouts of one request.
-        truncate_tokens: vLLM's ``truncate_prompt_tokens`` (keep the last N tokens of a
-            longer text, -1: the model's limit); None: not sent (servers that reject
-            unknown fields), and a text over the server's limit fails with a 400.
+        truncate_tokens: vLLM's ``truncate_prompt_tokens``, sent with
+            ``truncation_side: right``: a longer text keeps its first N tokens, as
+            sentence-transformers does (-1: the served model's limit, the default,
+            so vectors match the in-process ones); 0: neither field is sent (servers
+            that reject vLLM's extras), and a text over the server's limit fails (400).
         dimension: the vector length if known; None: asked of the server by embedding
             one probe text now (so a wrong URL or model fails at start-up).
         max_connections: connections kept to the service.
@@ -74,15 +76,14 @@ class RemoteEmbedder:
         api_key: str | None = None,
         timeout_s: float = 10.0,
         connect_timeout_s: float = 2.0,
-        truncate_tokens: int | None = None,
+        truncate_tokens: int = -1,
         dimension: int | None = None,
         max_connections: int = 8,
     ) -> None:
         self._url = base_url.rstrip("/") + "/embeddings"
         self._model = model
-        self._extra: dict[str, Any] = (
-            {} if truncate_tokens is None else {"truncate_prompt_tokens": truncate_tokens}
-        )
+        self._extra: dict[str, Any] = {} if truncate_tokens == 0 else {
+            "truncate_prompt_tokens": truncate_tokens, "truncation_side": "right"}
         limits = httpx.Limits(max_connections=max_connections,
                               max_keepalive_connections=max_connections)
         self._client = httpx.Client(

@@ -14,8 +14,9 @@ fault it produces on cue. The request's ``model`` picks the behaviour:
 * ``malformed``: HTTP 200 with a body that is not JSON;
 
 With ``impostor`` set, every answer has vectors of the right dimension that are not the
-model's (another model served under the expected name). Every request body is kept in
-``received`` (to count round trips).
+model's (another model served under the expected name); with ``fail_with`` set to a
+status, every request fails with it (a service that goes down after start-up). Every
+request body is kept in ``received`` (to count round trips).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from typing import Any
 import numpy as np
 import uvicorn
 
-from eval.loopback import read_body, serve_lifespan
 from retrieval.protocols import Embedder
+from tests.fakes.openai_server import read_body, serve_lifespan
 
 
 class FakeEmbeddings:
@@ -45,6 +46,7 @@ class FakeEmbeddings:
         self.embedder = embedder
         self.delay_s = delay_s
         self.impostor = False
+        self.fail_with: int | None = None
         self.received: list[dict[str, Any]] = []
         self.url = ""
 
@@ -64,6 +66,8 @@ class FakeEmbeddings:
     def reply(self, body: dict[str, Any]) -> tuple[int, bytes]:
         self.received.append(body)
         model = str(body.get("model", ""))
+        if self.fail_with is not None:
+            model = f"status-{self.fail_with}"
         if model.startswith("status-"):
             error = {"error": {"message": "injected fault", "type": "server_error"}}
             return int(model.removeprefix("status-")), json.dumps(error).encode()

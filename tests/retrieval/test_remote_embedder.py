@@ -76,7 +76,9 @@ def test_one_request_per_batch_whatever_its_size(
     assert len(fake.received) == before + 1
     sent = fake.received[-1]
     assert len(sent["input"]) == 3 and sent["encoding_format"] == "base64"
-    assert sent["truncate_prompt_tokens"] == 128
+    assert (sent["truncate_prompt_tokens"], sent["truncation_side"]) == (128, "right")
+    _remote(fake, truncate_tokens=0).encode(TEXTS[:1])  # for servers without vLLM's extras
+    assert "truncate_prompt_tokens" not in fake.received[-1]
 
 
 def test_fake_service_timeout_is_a_typed_error(fake: FakeEmbeddings) -> None:
