@@ -47,16 +47,25 @@ def serve(
 ) -> None:
     """Run the gateway with uvicorn."""
     import uvicorn
+    from pydantic import ValidationError
 
     from app.config import Settings
 
-    settings = Settings()
+    try:  # checked with the host it will bind (a public one needs keys)
+        settings = Settings(host=host) if host else Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            typer.echo(f"culturesafe serve: {error['msg'].removeprefix('Value error, ')}",
+                       err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=host or settings.host,
+        host=settings.host,
         port=port or settings.port,
         workers=workers,
+        # A worker's start (model, index, BM25, ONNX session) outlasts uvicorn's 5 s.
+        timeout_worker_healthcheck=settings.worker_healthcheck_timeout_s,
         # uvloop + httptools (uvicorn[standard]) are what "auto" picks; named so a missing
         # extra fails loudly instead of silently serving on the slower pure-Python stack.
         loop="uvloop",

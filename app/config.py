@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +28,13 @@ class Settings(BaseSettings):
     # --- HTTP service -------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # A non-loopback host with no chat keys refuses to start unless this is set.
+    allow_unauthenticated: bool = False
+    # uvicorn kills a worker that does not answer its supervisor's ping within this
+    # (uvicorn's default: 5 s). Measured cold start on the AdaCultureSafe KB, busy 2-core
+    # machine: 22 s for one worker, 45 s for two starting together; 90 s is twice that. It
+    # is also how long a hung worker serves nothing before it is replaced.
+    worker_healthcheck_timeout_s: int = Field(default=90, ge=1)
 
     # --- model backend ------------------------------------------------------------------
     backend: Literal["embedded", "upstream"] = "embedded"
@@ -100,6 +108,14 @@ class Settings(BaseSettings):
 
     # --- evaluation ---------------------------------------------------------------------
     runs_dir: Path = Path("var/runs")
+    job_poll_s: float = Field(default=5.0, gt=0)  # how often to look for abandoned jobs
+    job_lease_ttl_s: float = Field(default=30.0, gt=0)  # Redis job leases (flock: none)
+
+    # --- state shared by workers and replicas (docs/deploy.md, "Scaling out") -----------
+    # redis:// or rediss://; set: rate limits, the upstream cap and job leases are
+    # deployment-wide. Unset: per process (job leases: flock on the runs volume).
+    redis_url: str | None = None
+    redis_fail_open: bool = True  # Redis down: per-process limits (True) or 503 (False)
 
     @field_validator("api_keys", "admin_api_keys", "cors_origins", mode="before")
     @classmethod
@@ -131,4 +147,26 @@ class Settings(BaseSettings):
             )
         if self.data_dir is not None and not self.data_dir.exists():
             raise ValueError(f"CULTURESAFE_DATA_DIR={self.data_dir} does not exist")
+        if self.redis_url is not None and not self.redis_url.startswith(
+            ("redis://", "rediss://")
+        ):
+            raise ValueError("CULTURESAFE_REDIS_URL must start with redis:// or rediss://")
+        if not (self.api_keys or self.api_keys_file or self.allow_unauthenticated or
+                is_loopback(self.host)):
+            raise ValueError(
+                f"CULTURESAFE_HOST={self.host} is reachable from other machines and no chat "
+                "key is set, so anyone could use the gateway: set CULTURESAFE_API_KEYS (or "
+                "CULTURESAFE_API_KEYS_FILE), or CULTURESAFE_ALLOW_UNAUTHENTICATED=true to "
+                "serve it open on purpose"
+            )
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False

@@ -6,7 +6,8 @@ request costs no retrieval and no upstream call, and streamed responses stay unb
 - ``rate_limit_rpm``: requests per minute per key (per client address when the gateway is
   open), a token bucket that allows bursts up to one minute's worth; ``429`` with
   ``Retry-After`` in whole seconds. Buckets live in the process: with N workers or
-  replicas the effective limit is N times higher.
+  replicas the effective limit is N times higher, unless ``redis_url`` is set: then the
+  rate and the upstream cap hold for the whole deployment (``shared_limits.py``).
 - ``max_body_bytes``: ``413`` from ``Content-Length`` at once, or while a body without
   one is read.
 - ``max_messages`` / ``max_chars``: ``400`` on the chat routes, counted over message
@@ -33,6 +34,7 @@ from app.errors import GatewayError, InvalidRequest, error_response
 from app.grounding.queries import text_parts
 from app.http.errors import PayloadTooLarge, RateLimited
 from app.http.security import OPEN_PATHS
+from app.http.shared_limits import SharedGate, SharedLimits
 
 # The routes whose JSON body holds `messages`, with the token fields each one accepts.
 CHAT_TOKEN_FIELDS: dict[str, tuple[str, ...]] = {
@@ -138,23 +140,38 @@ class LimitsMiddleware:
         self.app = app
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_limit_rpm) if settings.rate_limit_rpm else None
+        # With Redis, rate and upstream cap are the deployment's (app/http/shared_limits.py);
+        # the per-process limiter above is then only the fail-open fallback.
+        self.shared = SharedGate(
+            SharedLimits(settings.redis_url, rpm=settings.rate_limit_rpm,
+                         slots=settings.max_concurrent_upstream),
+            fail_open=settings.redis_fail_open) if settings.redis_url else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
+        slot = None
         try:
             scope, receive = await self._admit(scope, receive)
+            if self.shared is not None and "request_messages" in scope["state"]:  # a chat
+                slot = await self.shared.take(scope, self.settings.upstream_queue_timeout_s)
         except GatewayError as error:
             await error_response(error)(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)  # a stream holds its slot to the end
+        finally:
+            if slot is not None and self.shared is not None:
+                await self.shared.limits.give_back(slot)
 
     async def _admit(self, scope: Scope, receive: Receive) -> tuple[Scope, Receive]:
         state = scope.setdefault("state", {})
         if self.limiter is not None:
             client = state.get("api_key_id") or f"addr:{(scope.get('client') or ('-',))[0]}"
-            wait = self.limiter.acquire(client)
+            wait = await self.shared.rate(scope, client) if self.shared is not None else None
+            if wait is None:  # no Redis, or Redis down and failing open
+                wait = self.limiter.acquire(client)
             if wait > 0:
                 raise RateLimited(
                     f"Rate limit of {self.settings.rate_limit_rpm} requests per minute "
