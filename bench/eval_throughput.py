@@ -3,7 +3,7 @@ judge, and how soon a resumed 90%-done 10,000-sample run sends its first new req
 
     .venv/bin/python bench/eval_throughput.py [--data DIR] [--per-kind 40] [--concurrency 32]
 
-The loopback servers (eval/loopback.py) run in their own processes so they do not share
+The loopback servers (tests/fakes/openai_server.py) run in their own processes so they do not share
 the harness's interpreter; they answer instantly and deterministically. Prints a table.
 """
 
@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
 from eval import EndpointConfig, RunConfig, run_evaluation  # noqa: E402
-from eval.loopback import LoopbackModel, LoopbackServer  # noqa: E402
 from eval.manifest import open_run  # noqa: E402
 from eval.run_log import SAMPLES_FILE, encode_record  # noqa: E402
 from retrieval.knowledge_base import ADACULTURESAFE_DIR  # noqa: E402
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer  # noqa: E402
 
 
 def free_port() -> int:
@@ -43,8 +43,8 @@ def free_port() -> int:
 
 def start_loopback() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "eval.loopback", "--port", str(port)],
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port)], cwd=ROOT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -23,7 +23,7 @@ import uvicorn
 # The repository first: run as a script, bench/ would be first and bench/retrieval.py
 # would hide the retrieval package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eval.loopback import read_body, serve_lifespan  # noqa: E402
+from tests.fakes.openai_server import read_body, serve_lifespan  # noqa: E402
 
 MODEL = "fast-upstream"
 ANSWER = "Thank you for asking. Customs differ, and each deserves respect."

@@ -1,12 +1,12 @@
 """Grounding effect: does each grounding mode / technique change the answers to the fixed
-sample of disparaging AdaCultureSafe requests (``eval/samples/grounding_safety_ids.json``)?
+sample of disparaging AdaCultureSafe requests (``bench/sets/grounding/grounding_safety_ids.json``)?
 
 One command prints the BENCHMARKS.md table: per condition, judge respectfulness and
 awareness as paired differences against ``off`` (bootstrap 95% CIs over descriptions,
-``eval.stats``), knowledge presence and echo rate (``eval.effect``, judge-free), and the
+``eval.stats``), knowledge presence and echo rate (``bench.effect_measures``, judge-free), and the
 30 ordinary questions check (grounding must leave them untouched). The gateway runs in
 this process in front of the target; answers and judgements are logged per condition
-(JSONL) so an interrupted run resumes.
+(``eval.run_log``: one durable JSON line per sample) so an interrupted run resumes.
 
     python bench/grounding_effect.py                         # embedded SmolLM2, all 100
     python bench/grounding_effect.py --limit 10 --max-tokens 150
@@ -37,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
-from eval.effect import (  # noqa: E402
+from bench.effect_measures import (  # noqa: E402
     calibrate_echo,
     echo_scores,
     knowledge_presence,
@@ -46,6 +46,7 @@ from eval.effect import (  # noqa: E402
 )
 from eval.endpoint import Endpoint, EndpointConfig  # noqa: E402
 from eval.judge import judge  # noqa: E402
+from eval.run_log import SAMPLES_FILE, SampleLog, latest_records  # noqa: E402
 from eval.samples import Sample, stratified_samples  # noqa: E402
 from eval.solver import Condition, build_messages  # noqa: E402
 from eval.stats import paired_compare  # noqa: E402
@@ -53,8 +54,8 @@ from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
 from retrieval.knowledge_base import ADACULTURESAFE_DIR, load_knowledge_base  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IDS = ROOT / "eval/samples/grounding_safety_ids.json"
-ORDINARY = ROOT / "eval/samples/ordinary_questions.jsonl"
+IDS = ROOT / "bench/sets/grounding/grounding_safety_ids.json"
+ORDINARY = ROOT / "bench/sets/grounding/ordinary_questions.jsonl"
 TECHNIQUES = ("instruct", "prefill", "two-pass", "structured", "fewshot")
 CONDITIONS = ("off", "elicit", "inject", *(f"grounded:{t}" for t in TECHNIQUES), "inject-gold")
 
@@ -94,15 +95,19 @@ async def answer(client: httpx.AsyncClient, messages: list[dict[str, Any]],
             "fallback": details.get("technique_fallback")}
 
 
+def condition_dir(args: argparse.Namespace, condition: str) -> Path:
+    """Where one condition's answers and judgements are logged (``eval.run_log``)."""
+    path = args.out / condition.replace(":", "-")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def load_log(args: argparse.Namespace, condition: str) -> dict[str, dict[str, Any]]:
-    log = args.out / f"{condition.replace(':', '-')}.jsonl"
-    if not log.exists():
-        return {}
-    return {r["id"]: r for r in map(json.loads, log.read_text().splitlines())}
+    return latest_records(condition_dir(args, condition) / SAMPLES_FILE)
 
 
 async def run_one(client: httpx.AsyncClient, judge_ep: Endpoint, condition: str,
-                  sample: Sample, args: argparse.Namespace) -> None:
+                  sample: Sample, log: SampleLog, args: argparse.Namespace) -> None:
     """Answer and judge one sample in one condition; append it to the condition's log."""
     kind: Condition = "inject-gold" if condition == "inject-gold" else "plain"
     record: dict[str, Any] = {
@@ -114,20 +119,24 @@ async def run_one(client: httpx.AsyncClient, judge_ep: Endpoint, condition: str,
         verdict = await judge(judge_ep, sample, record["response"],
                               max_tokens=args.judge_max_tokens)
         record["judgement"] = verdict.judgement.model_dump() if verdict.judgement else None
-    with (args.out / f"{condition.replace(':', '-')}.jsonl").open("a") as f:
-        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    await log.append(record)
 
 
 async def run_all(gateway: str, judge_ep: Endpoint, samples: list[Sample],
                   args: argparse.Namespace) -> None:
     """Sample by sample, every condition in turn, so a cut-short run stays paired."""
     done = {c: load_log(args, c) for c in args.conditions}
-    async with httpx.AsyncClient(base_url=gateway, timeout=args.timeout) as client:
-        for n, sample in enumerate(samples, start=1):
-            for cond in args.conditions:
-                if sample.id not in done[cond]:
-                    await run_one(client, judge_ep, cond, sample, args)
-            print(f"{n}/{len(samples)} samples done", file=sys.stderr, flush=True)
+    logs = {c: SampleLog(condition_dir(args, c)) for c in args.conditions}
+    try:
+        async with httpx.AsyncClient(base_url=gateway, timeout=args.timeout) as client:
+            for n, sample in enumerate(samples, start=1):
+                for cond in args.conditions:
+                    if sample.id not in done[cond]:
+                        await run_one(client, judge_ep, cond, sample, logs[cond], args)
+                print(f"{n}/{len(samples)} samples done", file=sys.stderr, flush=True)
+    finally:
+        for log in logs.values():
+            log.close()
 
 
 def measures(records: list[dict[str, Any]], samples: dict[str, Sample],

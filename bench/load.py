@@ -2,7 +2,7 @@
 
 The gateway runs as in production (``python -m uvicorn --factory app.main:create_app``,
 configured by ``CULTURESAFE_*``) in a subprocess, in front of the fast fault-server
-upstream (``tests/reliability/fault_server.py``, ``ok`` behaviour) in this process.
+upstream (``tests/fakes/fault_server.py``, ``ok`` behaviour) in this process.
 Requests mix streaming and non-streaming, grounded and not. Pass criteria (exit status 1
 otherwise): zero 5xx, every request id answered exactly once with the right content,
 each id seen exactly once by the upstream, gateway RSS within 10% between the first and
@@ -26,10 +26,10 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the load client and fault server live with the tests
+sys.path.insert(0, str(REPO))  # first: bench/ must not hide a package; the fakes are in tests/fakes
 
-from tests.reliability.fault_server import FaultServer  # noqa: E402
-from tests.reliability.load_client import rss_kb, run_load, upstream_duplicates  # noqa: E402
+from bench.load_client import rss_kb, run_load, upstream_duplicates  # noqa: E402
+from tests.fakes.fault_server import FaultServer  # noqa: E402
 
 
 def _free_port() -> int:

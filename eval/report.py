@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eval.control import summarize_control
-from eval.metrics import build_table
+from eval.judge_control import summarize_control
+from eval.measures import build_table
 from eval.run_log import MANIFEST_FILE, SAMPLES_FILE, latest_records, write_json_atomic
 from eval.stats import correlation, paired_compare, per_description, summarize
 
@@ -91,7 +91,7 @@ def current_metrics(run_dir: Path) -> dict[str, float | None]:
     """Point values of every metric over the samples finished so far (no CIs: cheap)."""
     import math
 
-    from eval.metrics import compute
+    from eval.measures import compute
 
     table = build_table(latest_records(run_dir / SAMPLES_FILE).values())
     values = compute(table, table.rows())

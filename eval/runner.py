@@ -150,7 +150,7 @@ async def run_evaluation(
         width = config.target.concurrency + (judge_ep.config.concurrency if judge_ep else 0)
         await asyncio.gather(*(worker() for _ in range(min(width, max(1, queue.qsize())))))
         if judge_ep is not None and config.judge_control > 0:
-            from eval.control import run_control
+            from eval.judge_control import run_control
             from eval.run_log import latest_records
 
             await run_control(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.metrics import METRICS, DescriptionTable, Index, build_table, compute, counts
+from eval.measures import METRICS, DescriptionTable, Index, build_table, compute, counts
 
 RESAMPLES = 2000
 

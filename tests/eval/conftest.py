@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from eval.endpoint import EndpointConfig
-from eval.loopback import LoopbackModel, LoopbackServer
 from retrieval.knowledge_base import ADACULTURESAFE_DIR
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer
 
 DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
 

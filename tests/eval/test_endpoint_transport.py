@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from eval.endpoint import Endpoint, EndpointConfig, aiohttp_applies, pooled_transport
-from eval.loopback import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer
 
 MESSAGES = [{"role": "user", "content": "In Japan, is tipping customary?"}]
 

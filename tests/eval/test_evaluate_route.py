@@ -18,9 +18,9 @@ import uvicorn
 
 from app.config import Settings
 from app.main import create_app
-from eval.loopback import LoopbackModel, LoopbackServer
 from eval.run_log import SAMPLES_FILE, read_records
 from retrieval.models import Passage
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer
 
 
 class NoPassages:

@@ -13,9 +13,9 @@ import pytest
 
 from eval.config import EvalConfigError, RunConfig
 from eval.jobs import JobManager
-from eval.loopback import LoopbackModel, LoopbackServer
 from eval.run_log import SAMPLES_FILE, read_records
 from tests.eval.conftest import endpoint
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer
 
 
 def _config(server: LoopbackServer, data: Path, run_id: str) -> RunConfig:

@@ -11,8 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from eval.loopback import LoopbackModel, LoopbackServer
 from eval.run_log import SAMPLES_FILE, read_records
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer
 
 CONCURRENCY = 3
 

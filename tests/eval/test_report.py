@@ -16,9 +16,9 @@ import pytest
 from matplotlib.image import imread
 
 from eval import RunConfig, run_evaluation
-from eval.loopback import LoopbackServer
 from eval.report import write_report
 from eval.report_html import fmt
+from tests.fakes.openai_server import LoopbackServer
 
 from .conftest import endpoint
 

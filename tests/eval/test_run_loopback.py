@@ -11,8 +11,8 @@ import pytest
 
 from eval import EvalConfigError, RunConfig, run_evaluation
 from eval.endpoint import EndpointConfig
-from eval.loopback import LoopbackModel, LoopbackServer
 from eval.run_log import SAMPLES_FILE, latest_records, read_records
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer
 
 from .conftest import endpoint
 

@@ -29,8 +29,7 @@ import uvicorn
 from app.config import Settings
 from retrieval.knowledge_base import ADACULTURESAFE_DIR
 from retrieval.protocols import Retriever
-
-from .fault_server import FaultServer
+from tests.fakes.fault_server import FaultServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -3,7 +3,7 @@ with exactly one stored result per item, and the metrics of an uninterrupted run
 
 The service runs as in production (``python -m uvicorn --factory app.main:create_app``,
 configured by ``CULTURESAFE_*``) in a subprocess; the target and the judge are the
-deterministic loopback model of ``eval.loopback`` (a real HTTP server in this process).
+deterministic loopback model of ``tests.fakes.openai_server`` (a real HTTP server in this process).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eval.loopback import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import LoopbackModel, LoopbackServer
 
 from .conftest import tiny_dataset
 

@@ -20,6 +20,7 @@ import pytest
 
 from app.main import create_app
 from retrieval.protocols import Retriever
+from tests.fakes.fault_server import FaultServer
 
 from .conftest import (
     Served,
@@ -31,7 +32,6 @@ from .conftest import (
     settle_fds,
     settle_tasks,
 )
-from .fault_server import FaultServer
 
 MESSAGES = [{"role": "user", "content": "Hello there"}]
 

@@ -28,9 +28,9 @@ from schemathesis.specs.openapi.checks import (
 
 from app.main import create_app
 from retrieval.protocols import Retriever
+from tests.fakes.fault_server import FaultServer
 
 from .conftest import Served, assert_openai_error, gateway_settings, serve, tiny_dataset
-from .fault_server import FaultServer
 
 CASES_PER_OPERATION = 500
 

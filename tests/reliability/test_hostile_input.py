@@ -17,9 +17,9 @@ import pytest
 
 from app.main import create_app
 from retrieval.protocols import Retriever
+from tests.fakes.fault_server import FaultServer
 
 from .conftest import Served, assert_openai_error, gateway_settings, serve, tiny_dataset
-from .fault_server import FaultServer
 
 CHAT = "/v1/chat/completions"
 

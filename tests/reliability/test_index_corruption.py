@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
+from tests.fakes.fault_server import FaultServer
 
 from .conftest import assert_openai_error, gateway_settings, serve
-from .fault_server import FaultServer
 
 GROUNDED = {"model": "ok", "culturesafe": {"mode": "grounded"},
             "messages": [{"role": "user", "content": "Is tipping expected in Japan?"}]}

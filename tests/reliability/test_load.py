@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from app.main import create_app
+from bench.load_client import run_load, upstream_duplicates
 from retrieval.protocols import Retriever
+from tests.fakes.fault_server import FaultServer
 
 from .conftest import Served, assert_openai_error, gateway_settings, metric_value, serve
-from .fault_server import FaultServer
-from .load_client import run_load, upstream_duplicates
 
 MESSAGES = [{"role": "user", "content": "Hello there"}]
 

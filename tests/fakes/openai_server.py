@@ -4,7 +4,7 @@ It answers multiple-choice prompts with a letter and judge prompts with two scor
 derived from a hash of the prompt, so every run gets the same answers. It counts requests
 per prompt (to prove nothing was asked twice), can refuse JSON-schema ``response_format``
 with a 400 (to exercise the fallback) and can fail the first N requests with a status.
-``python -m eval.loopback --port 8011`` serves it on its own.
+``python -m tests.fakes.openai_server --port 8011`` serves it on its own.
 """
 
 from __future__ import annotations

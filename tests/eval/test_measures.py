@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eval.metrics import build_table, compute, f1
+from eval.measures import build_table, compute, f1
 from eval.stats import correlation, paired_compare, summarize
 
 

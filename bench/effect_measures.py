@@ -4,7 +4,7 @@
   without any text the gateway wrote itself (a prefill's opening), and the gold description.
 * **Echo**: an answer restates the user's disparaging requirement when one of its sentences
   is closer to the requirement sentence than a threshold calibrated on the hand-labelled
-  examples in ``eval/samples/echo_labels.jsonl`` (written for this project, not taken from
+  examples in ``bench/sets/grounding/echo_labels.jsonl`` (written for this project, not taken from
   the dataset); ``calibrate`` reports the precision that threshold reaches on them.
 * ``paired_diff``: B minus A per item, with a bootstrap 95% CI that resamples descriptions
   (items of one description are not independent), as ``eval.stats`` does for the judge.
@@ -23,7 +23,7 @@ import numpy as np
 from eval.stats import RESAMPLES
 from retrieval.protocols import Embedder
 
-ECHO_LABELS = Path(__file__).with_name("samples") / "echo_labels.jsonl"
+ECHO_LABELS = Path(__file__).parent / "sets" / "grounding" / "echo_labels.jsonl"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 

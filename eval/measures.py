@@ -1,4 +1,4 @@
-"""Pure metrics over a run's records, computed per description first (as the paper does).
+"""Pure measures over a run's records, computed per description first (as the paper does).
 
 A ``DescriptionTable`` holds, per description, the counts and sums every metric needs, so
 each metric is a vectorised function of row indices: the same code gives the point value,
