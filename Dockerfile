@@ -4,11 +4,10 @@
 #   docker build -t culturesafe .
 #   docker run -p 8000:8000 -v culturesafe-data:/data culturesafe
 #
-# The install step is scripts/docker_install.sh, the same script the outside-Docker test
-# (tests/deploy/test_install_outside_docker.py) runs, which mirrors the README's
-# `make install`; so the image cannot drift from the README. All configuration comes from
-# CULTURESAFE_* environment variables (app/config.py); /data holds the index, the knowledge
-# base and evaluation runs.
+# The install step is scripts/install.sh, the same script that the README's `make install`
+# and the outside-Docker test (tests/deploy/test_install_outside_docker.py) run; so the image
+# cannot drift from the README. All configuration comes from CULTURESAFE_* environment
+# variables (app/config.py); /data holds the index, the knowledge base and evaluation runs.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -25,8 +24,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY scripts/docker_install.sh scripts/
+COPY pyproject.toml README.md constraints.txt ./
+COPY scripts/install.sh scripts/
 COPY app/ app/
 COPY retrieval/ retrieval/
 COPY prompts/ prompts/
@@ -36,7 +35,7 @@ COPY eval/ eval/
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # pip's cache lives in a BuildKit cache mount, so it speeds up rebuilds without entering a layer.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    TORCH_INDEX_URL="${TORCH_INDEX_URL}" bash scripts/docker_install.sh /src
+    TORCH_INDEX_URL="${TORCH_INDEX_URL}" bash scripts/install.sh /src
 
 # The query embedder exported to ONNX (int8 for queries, fp32 for the index) and the starter
 # knowledge base's index, built once here instead of at every container start.

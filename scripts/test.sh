@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# The whole suite: lint, types, tests. Called by `make test` (and so by .ci/run).
+# The test suite (its setup, then pytest). `make test` (and so .ci/run) runs `make lint
+# typecheck` first, then this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-
-echo "== ruff"; "$BIN/ruff" check .
-echo "== mypy"; "$BIN/mypy"
 
 echo "== vLLM setup (tests/integration)"
 if [ "${CULTURESAFE_SKIP_VLLM:-0}" = 1 ]; then

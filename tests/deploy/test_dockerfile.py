@@ -70,7 +70,7 @@ def test_builder_runs_the_install_script_and_builds_the_index(
     instructions: Instructions,
 ) -> None:
     runs = " ".join(a for k, a in _stage(instructions, 0) if k == "RUN")
-    assert "scripts/docker_install.sh" in runs
+    assert "scripts/install.sh" in runs
     assert "https://download.pytorch.org/whl/cpu" in " ".join(a for _, _, a in instructions)
     assert re.search(r"culturesafe index build --out /data/index", runs)
     # The ONNX query embedder is exported at build time, where the runtime looks for it.
@@ -119,32 +119,19 @@ def test_environment_points_state_at_the_volume_and_names_real_settings(
     assert ours - fields == IMAGE_ONLY_VARIABLES
 
 
-def _pip_installs(lines: list[str]) -> list[list[str]]:
-    """The arguments of each `pip install` line, the project directory spelled `<project>`.
-
-    `-e` is dropped (the image installs a copy, not a link) and so is the script's
-    `"${torch_index[@]}"` (where torch comes from, not what is installed).
-    """
-    installs = []
-    for line in lines:
-        if line.lstrip().startswith("#") or " install " not in line:
-            continue
-        words = shlex.split(line.split(" install ", 1)[1])
-        installs.append(
-            ["<project>" if w in (".", "$project_dir") else w for w in words
-             if w != "-e" and not w.startswith("${")]
-        )  # fmt: skip
-    return installs
-
-
-def test_install_script_matches_the_readme_install(repo_root: Path) -> None:
+def test_make_install_is_the_install_script_with_the_torch_pin_of_constraints(
+    repo_root: Path,
+) -> None:
     makefile = (repo_root / "Makefile").read_text(encoding="utf-8")
     recipe = re.search(r"^install:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
     assert recipe is not None
-    script = (repo_root / "scripts" / "docker_install.sh").read_text(encoding="utf-8")
-    readme = _pip_installs(recipe.group(1).splitlines())
-    assert readme == _pip_installs(script.splitlines())
-    assert ["torch==2.13.0"] in readme
+    assert "bash scripts/install.sh --editable ." in recipe.group(1)
+    assert " pip " not in recipe.group(1) and "$(PIP)" not in recipe.group(1)
+    pins = (repo_root / "constraints.txt").read_text(encoding="utf-8").split()
+    assert "torch==2.13.0" in pins
+    script = (repo_root / "scripts" / "install.sh").read_text(encoding="utf-8")
+    assert '-c "$project_dir/constraints.txt"' in script
+    assert "torch==" not in script  # the pin is constraints.txt's alone
 
 
 def test_dockerignore_keeps_local_state_out(repo_root: Path) -> None:

@@ -5,7 +5,7 @@ context in a temporary directory, its ``RUN`` lines run there in a fresh virtual
 paths /opt/venv, /src and /data mapped into tmp; torch from pip's own configuration, i.e.
 the on-disk CPU wheel, instead of PyTorch's index), its runtime ``ENV`` is the
 environment, and its ``CMD`` starts the service, which must answer ``/healthz``. If the
-Dockerfile, scripts/docker_install.sh or the README's install drift apart, this fails.
+Dockerfile, scripts/install.sh or the README's install drift apart, this fails.
 """
 
 from __future__ import annotations
