@@ -7,6 +7,7 @@ no extra step. Use the ``redis_url`` fixture by importing it into a test module.
 
 from __future__ import annotations
 
+import importlib
 import socket
 import subprocess
 import time
@@ -14,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,19 +26,31 @@ def free_port() -> int:
 
 
 def redis_binary() -> str:
+    """The server's path; also installs the Python clients if they are missing."""
     found = subprocess.run(["bash", str(REPO / "scripts" / "redis_setup.sh")], cwd=REPO,
                            capture_output=True, text=True, timeout=600, check=False)
     assert found.returncode == 0, f"scripts/redis_setup.sh failed:\n{found.stderr[-2000:]}"
+    importlib.invalidate_caches()  # packages it may have installed are importable now
     return found.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_server_binary() -> str:
+    """Found or installed once per session (with the limits and redis clients)."""
+    return redis_binary()
+
+
+@pytest.fixture(scope="session")
+def redis_url(
+    redis_server_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """``redis://127.0.0.1:<port>/0`` of a fresh server without persistence."""
+    import redis
+
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        [redis_server_binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(workdir)],
         stdout=(workdir / "redis.log").open("wb"), stderr=subprocess.STDOUT)
     url = f"redis://127.0.0.1:{port}/0"
@@ -63,6 +75,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def clean_redis(redis_url: str) -> str:
     """``redis_url`` with the database emptied first (tests must not see each other's keys)."""
+    import redis
+
     with redis.Redis.from_url(redis_url) as client:
         client.flushdb()
     return redis_url

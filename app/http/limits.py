@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,7 +34,9 @@ from app.errors import GatewayError, InvalidRequest, error_response
 from app.grounding.queries import text_parts
 from app.http.errors import PayloadTooLarge, RateLimited
 from app.http.security import OPEN_PATHS
-from app.http.shared_limits import SharedGate, SharedLimits
+
+if TYPE_CHECKING:  # imported only with a Redis URL: redis and limits stay optional
+    from app.http.shared_limits import SharedGate
 
 # The routes whose JSON body holds `messages`, with the token fields each one accepts.
 CHAT_TOKEN_FIELDS: dict[str, tuple[str, ...]] = {
@@ -142,10 +144,14 @@ class LimitsMiddleware:
         self.limiter = RateLimiter(settings.rate_limit_rpm) if settings.rate_limit_rpm else None
         # With Redis, rate and upstream cap are the deployment's (app/http/shared_limits.py);
         # the per-process limiter above is then only the fail-open fallback.
-        self.shared = SharedGate(
-            SharedLimits(settings.redis_url, rpm=settings.rate_limit_rpm,
-                         slots=settings.max_concurrent_upstream),
-            fail_open=settings.redis_fail_open) if settings.redis_url else None
+        self.shared: SharedGate | None = None
+        if settings.redis_url:
+            from app.http.shared_limits import SharedGate, SharedLimits
+
+            self.shared = SharedGate(
+                SharedLimits(settings.redis_url, rpm=settings.rate_limit_rpm,
+                             slots=settings.max_concurrent_upstream),
+                fail_open=settings.redis_fail_open)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:

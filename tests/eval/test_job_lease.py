@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from eval.job_lease import FileLeases, LeaseUnavailable, RedisLeases, keep_alive
-from tests.redis_server import clean_redis, redis_url  # noqa: F401 (fixtures)
+from tests.redis_server import (  # noqa: F401 (fixtures)
+    clean_redis,
+    redis_server_binary,
+    redis_url,
+)
 
 HOLD = """
 import sys, time, filelock
@@ -89,7 +93,9 @@ async def test_a_holder_that_loses_its_lease_is_stopped(clean_redis: str) -> Non
     await leases.aclose()
 
 
-async def test_an_unreachable_redis_is_a_lease_error_not_a_crash() -> None:
+async def test_an_unreachable_redis_is_a_lease_error_not_a_crash(
+    redis_server_binary: str,  # noqa: F811 (installs the client if missing)
+) -> None:
     leases = RedisLeases("redis://127.0.0.1:1/0", ttl_s=1.0)
     with pytest.raises(LeaseUnavailable, match="unreachable"):
         await leases.try_acquire("r", Path("unused"))

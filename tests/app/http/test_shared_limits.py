@@ -13,7 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.app.conftest import Gateway
-from tests.redis_server import clean_redis, redis_url  # noqa: F401 (fixtures)
+from tests.redis_server import (  # noqa: F401 (fixtures)
+    clean_redis,
+    redis_server_binary,
+    redis_url,
+)
 
 KEY, OPS_KEY = "sk-shared-123456", "sk-metrics-654321"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -41,7 +45,7 @@ def test_two_apps_on_one_redis_share_a_keys_rate(
 
 
 def test_redis_down_fails_open_to_the_per_process_limits(
-    gateway: Gateway, caplog: pytest.LogCaptureFixture
+    gateway: Gateway, caplog: pytest.LogCaptureFixture, redis_server_binary: str,  # noqa: F811
 ) -> None:
     caplog.set_level(logging.WARNING, logger="app.http.shared_limits")
     with gateway(api_keys=[KEY, OPS_KEY], rate_limit_rpm=3, redis_url=DOWN) as client:
@@ -54,7 +58,9 @@ def test_redis_down_fails_open_to_the_per_process_limits(
     assert "Redis unavailable" in caplog.text and "failing open" in caplog.text
 
 
-def test_redis_down_fails_closed_with_a_503_when_configured(gateway: Gateway) -> None:
+def test_redis_down_fails_closed_with_a_503_when_configured(
+    gateway: Gateway, redis_server_binary: str,  # noqa: F811
+) -> None:
     with gateway(api_keys=[KEY], rate_limit_rpm=3, redis_url=DOWN,
                  redis_fail_open=False) as client:
         _assert_refused(client.get("/v1/models", headers=AUTH))
