@@ -100,7 +100,8 @@ def test_vllm_model_and_served_name_come_from_variables(compose_loader: Loader) 
 
 def test_gateway_waits_for_healthy_vllm_and_targets_it(compose: dict[str, Any]) -> None:
     gateway = compose["services"]["gateway"]
-    assert gateway["depends_on"] == {"vllm": {"condition": "service_healthy"}}
+    assert gateway["depends_on"] == {"vllm": {"condition": "service_healthy"},
+                                     "embedder": {"condition": "service_healthy"}}
     env = gateway["environment"]
     assert env["CULTURESAFE_BACKEND"] == "upstream"
     assert env["CULTURESAFE_UPSTREAM_BASE_URL"] == "http://vllm:8000/v1"
@@ -108,6 +109,33 @@ def test_gateway_waits_for_healthy_vllm_and_targets_it(compose: dict[str, Any]) 
     assert env["CULTURESAFE_UPSTREAM_MODEL"] == served[served.index("--served-model-name") + 1]
     assert gateway["build"]["context"] == "."
     assert gateway["ports"] == ["8000:8000"]
+
+
+def _flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_the_embedder_runs_minilm_on_the_gpu_and_the_gateway_embeds_there(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    embedder, vllm = services["embedder"], services["vllm"]
+    assert embedder["image"] == vllm["image"]
+    command = embedder["command"]
+    assert _flag(command, "--model") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert (_flag(command, "--runner"), _flag(command, "--dtype")) == ("pooling", "float32")
+    assert _flag(command, "--port") == "8000" and "ports" not in embedder
+    (device,) = embedder["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    shares = [float(_flag(s["command"], "--gpu-memory-utilization")) for s in (vllm, embedder)]
+    assert sum(shares) <= 0.95, "both vLLM servers take their share of one GPU at start"
+    assert "http://127.0.0.1:8000/health" in " ".join(embedder["healthcheck"]["test"])
+    env = services["gateway"]["environment"]
+    assert env["CULTURESAFE_EMBEDDER_URL"] == "http://embedder:8000/v1"
+    # the served name is the one the index manifest records (and the in-process default's)
+    assert env["CULTURESAFE_EMBEDDER_REMOTE_MODEL"] == _flag(command, "--served-model-name")
+    assert env["CULTURESAFE_EMBEDDER_REMOTE_MODEL"] == Settings().embedder_remote_model
+    assert "CULTURESAFE_EMBEDDER_URL" not in services["gateway-cpu"]["environment"]
 
 
 def test_gateway_mounts_the_dataset_read_only_and_the_data_volume(
@@ -130,6 +158,7 @@ def test_cpu_profile_runs_the_gateway_alone_on_the_embedded_model(
     assert "deploy" not in cpu
     # The GPU stack is what a bare `docker compose up` starts.
     assert "profiles" not in services["vllm"]
+    assert "profiles" not in services["embedder"]
     assert "profiles" not in services["gateway"]
 
 
