@@ -11,21 +11,22 @@ import numpy.typing as npt
 import pytest
 
 from app.config import Settings
+from retrieval.build import build_retriever
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.index import DescriptionIndex, build_index
 from retrieval.index_store import IndexMismatchError, read_manifest
 from retrieval.locations import LocationDetector
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
-from retrieval.retriever import HYBRID, PLAIN_DENSE, DenseRetriever, build_retriever
+from retrieval.retriever import HYBRID, PLAIN_DENSE, HybridRetriever
 from tests.retrieval.conftest import CountingEmbedder
 
 THRESHOLD = Settings().similarity_threshold  # the default
 
 
 @pytest.fixture(scope="module")
-def retriever(tiny_index, minilm_embedder) -> DenseRetriever:
-    return DenseRetriever(tiny_index, minilm_embedder, threshold=THRESHOLD)
+def retriever(tiny_index, minilm_embedder) -> HybridRetriever:
+    return HybridRetriever(tiny_index, minilm_embedder, threshold=THRESHOLD)
 
 
 @pytest.mark.parametrize(
@@ -97,7 +98,7 @@ class BatchNoiseEmbedder:
 def test_search_many_matches_search_where_batches_round_differently(
     tiny_index: DescriptionIndex, minilm_embedder: SentenceTransformerEmbedder
 ) -> None:
-    noisy = DenseRetriever(tiny_index, BatchNoiseEmbedder(minilm_embedder), threshold=THRESHOLD)
+    noisy = HybridRetriever(tiny_index, BatchNoiseEmbedder(minilm_embedder), threshold=THRESHOLD)
     queries = ["tea etiquette in China", "feet in Thailand", "late dinner Spain"]
     batched = noisy.search_many(queries, 2)
     single = [noisy.search(q, 2) for q in queries]
@@ -130,16 +131,16 @@ def test_locations_are_detected_from_demonyms_and_names() -> None:
 
 def test_plain_dense_needs_the_plain_layout(tiny_kb, tiny_index, minilm_embedder) -> None:
     with pytest.raises(ValueError, match="needs layout"):
-        DenseRetriever(tiny_index, minilm_embedder, threshold=0.3, method=PLAIN_DENSE)
+        HybridRetriever(tiny_index, minilm_embedder, threshold=0.3, method=PLAIN_DENSE)
     plain = build_index(tiny_kb.descriptions, minilm_embedder, layout=PLAIN_DENSE.layout)
-    dense = DenseRetriever(plain, minilm_embedder, threshold=0.3, method=PLAIN_DENSE)
+    dense = HybridRetriever(plain, minilm_embedder, threshold=0.3, method=PLAIN_DENSE)
     assert dense.search("Can I give a clock to a friend in China?", 1)[0].id == "cn-clock"
 
 
 def test_factory_builds_once_then_loads(tmp_path: Path, tiny_kb_file, minilm_embedder) -> None:
     index_dir = tmp_path / "index"
 
-    def make(**kwargs: object) -> DenseRetriever:
+    def make(**kwargs: object) -> HybridRetriever:
         return build_retriever(
             data_dir=tiny_kb_file, index_dir=index_dir, embedder_model=None,
             threshold=THRESHOLD, embedder=minilm_embedder, **kwargs,  # type: ignore[arg-type]
@@ -193,7 +194,7 @@ def test_a_location_the_caller_gives_is_embedded_with_the_query_as_in_the_index(
     tiny_index: DescriptionIndex, minilm_embedder: SentenceTransformerEmbedder
 ) -> None:
     embedder = CountingEmbedder(minilm_embedder)
-    retriever = DenseRetriever(tiny_index, embedder, threshold=-1.0, method=HYBRID)
+    retriever = HybridRetriever(tiny_index, embedder, threshold=-1.0, method=HYBRID)
     alone = retriever.search("Which numbers are unlucky?", 1)
     located = retriever.search("Which numbers are unlucky?", 1, "China")
     named = retriever.search("Which numbers are unlucky in China?", 1, "China")
