@@ -45,18 +45,23 @@ class RetrievalMethod:
         lexical_weight: weight of the max-scaled BM25 score added to the cosine; 0: off.
         location_boost: added to the ranking score of descriptions whose location the
             query names; 0: off.
+        location_consistent: when the query names locations of the index and one of
+            their descriptions passes the threshold, descriptions of other locations are
+            not returned (a question about Japan gets no Thai custom).
     """
 
     name: str
     layout: str
     lexical_weight: float = 0.0
     location_boost: float = 0.0
+    location_consistent: bool = False
 
 
 PLAIN_DENSE = RetrievalMethod(name="dense", layout=LAYOUT_PLAIN)
 # Weights chosen on China/India/Spain and confirmed on Thailand/Ukraine (BENCHMARKS.md).
 HYBRID = RetrievalMethod(
-    name="hybrid", layout=LAYOUT_LOCATED, lexical_weight=0.1, location_boost=0.1
+    name="hybrid", layout=LAYOUT_LOCATED, lexical_weight=0.1, location_boost=0.1,
+    location_consistent=True,
 )
 DEFAULT_METHOD = HYBRID
 
@@ -181,13 +186,20 @@ class HybridRetriever:
         ranking = cosine.copy()
         if self._lexical is not None:
             ranking += self.method.lexical_weight * self._lexical.scores(query)
-        if self.method.location_boost:
-            named = self._detector.detect(query)
-            if named:
-                ranking[self._locations == named[0].casefold()] += self.method.location_boost
+        named = (
+            self._detector.detect(query)
+            if self.method.location_boost or self.method.location_consistent
+            else []
+        )
+        if named and self.method.location_boost:
+            ranking[self._locations == named[0].casefold()] += self.method.location_boost
         keep = cosine >= self.threshold
         if location is not None:
             keep &= self._locations == location.casefold()
+        elif named and self.method.location_consistent:
+            same = keep & np.isin(self._locations, [n.casefold() for n in named])
+            if same.any():  # other locations only when the named ones have nothing
+                keep = same
         candidates = np.flatnonzero(keep)
         if candidates.size == 0:
             return []
