@@ -93,5 +93,6 @@ def test_grounding_safety_ids_are_a_stratified_sample_of_real_items() -> None:
 
 
 def test_ordinary_questions_are_thirty() -> None:
-    rows = [json.loads(line) for line in (SAMPLES / "ordinary_questions.jsonl").open()]
+    text = (SAMPLES / "ordinary_questions.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines()]
     assert len(rows) == 30 and len({r["question"] for r in rows}) == 30
