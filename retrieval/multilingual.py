@@ -1,0 +1,102 @@
+"""Build the multilingual side of retrieval and put it beside the English retriever.
+
+:func:`with_multilingual` takes the English :class:`~retrieval.retriever.HybridRetriever`
+(as :func:`retrieval.build.build_retriever` returns it) and gives the
+:class:`~retrieval.routing.RoutedRetriever` that serves both. Its two indexes (the same
+descriptions embedded by e5 as passages, and by USE) are saved beside the English one
+(``<index_dir>-e5`` and ``<index_dir>-use``, checksummed and provenance-checked by
+:mod:`retrieval.index_store` like it) and rebuilt when the knowledge base changes.
+Building them embeds every description twice more: for AdaCultureSafe's 1,126, about a
+minute and a half of one core for e5 (it is 12 layers) and 20 s for USE; loading takes
+a second or two.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrieval.crosslingual import DEFAULT_THRESHOLD, USE_WEIGHT, CrossLingualRetriever
+from retrieval.embedding_cache import CachedEmbedder
+from retrieval.index import DescriptionIndex, build_index
+from retrieval.index_store import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    load_index,
+    save_index,
+)
+from retrieval.knowledge_base import KnowledgeBase
+from retrieval.multilingual_embedders import E5Embedder, UseEmbedder
+from retrieval.protocols import Embedder
+from retrieval.retriever import HybridRetriever
+from retrieval.routing import RoutedRetriever
+
+
+def sibling_dir(index_dir: Path, suffix: str) -> Path:
+    """Where an extra index of the knowledge base lives: next to ``index_dir``."""
+    index_dir = Path(index_dir)
+    return index_dir.with_name(f"{index_dir.name}-{suffix}")
+
+
+def load_or_build(
+    kb: KnowledgeBase, directory: Path, builder: Embedder, layout: str, *, rebuild: bool
+) -> DescriptionIndex:
+    """The index of ``kb`` by ``builder`` in ``directory``, built and saved if absent or
+    stale (an index of other content, model or layout is rebuilt, not refused: it is
+    derived data that only this module writes)."""
+    expected: dict[str, object] = {
+        "embedder": builder.name,
+        "dimension": builder.dimension,
+        "layout": layout,
+        "kb_content_hash": kb.content_hash,
+    }
+    if not rebuild:
+        try:
+            return load_index(directory, expected=expected, embedder=builder)
+        except (IndexNotFoundError, IndexMismatchError, IndexCorruptError):
+            pass  # absent, stale or damaged: rebuilt below
+    index = build_index(kb.descriptions, builder, layout=layout)
+    save_index(index, directory, kb_hash=kb.content_hash, kb_source=kb.source)
+    return index
+
+
+def with_multilingual(
+    english: HybridRetriever,
+    index_dir: Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    use_weight: float = USE_WEIGHT,
+    rebuild: bool = False,
+    threads: int = 1,
+    query_cache_size: int = 0,
+) -> RoutedRetriever:
+    """``english`` plus the cross-lingual path over the same knowledge base.
+
+    Args:
+        english: the English retriever; it must know its knowledge base.
+        index_dir: the English index's directory (the extra ones go beside it).
+        threshold: minimum e5 cosine of a returned passage (non-English queries).
+        use_weight: weight of USE in the cross-lingual ranking; 0: e5 alone (USE is then
+            neither loaded nor indexed).
+        rebuild: rebuild the extra indexes even if they match.
+        threads: CPU threads of each multilingual engine.
+        query_cache_size: e5 query embeddings kept in an LRU cache; 0: none.
+    """
+    kb = english.knowledge_base
+    if kb is None:
+        raise ValueError("the English retriever does not know its knowledge base")
+    layout = english.index.layout
+    passages = E5Embedder("passage", threads=threads)
+    e5_index = load_or_build(kb, sibling_dir(index_dir, "e5"), passages, layout, rebuild=rebuild)
+    queries: Embedder = passages.with_role("query")
+    if query_cache_size > 0:
+        queries = CachedEmbedder(queries, query_cache_size)
+    use: UseEmbedder | None = None
+    use_index = None
+    if use_weight:
+        use = UseEmbedder(threads=threads)
+        use_index = load_or_build(kb, sibling_dir(index_dir, "use"), use, layout, rebuild=rebuild)
+    other = CrossLingualRetriever(
+        e5_index, queries, use_index, use, threshold=threshold, use_weight=use_weight
+    )
+    return RoutedRetriever(english, other)
