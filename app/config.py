@@ -16,6 +16,8 @@ from retrieval.embedder_factory import DEFAULT_BACKEND, DEFAULT_CACHE_DIR, Embed
 GroundingMode = Literal["off", "elicit", "inject", "grounded"]
 # How ``grounded`` enforces the knowledge (see app/grounding/techniques/): instruct = prompt only.
 GroundingTechnique = Literal["instruct", "prefill", "two-pass", "structured", "fewshot"]
+# The intent gate's classes (retrieval/intent.py); the grounded voice follows the intent.
+Intent = Literal["not_cultural", "cultural_question", "disparaging"]
 
 
 class Settings(BaseSettings):
@@ -87,6 +89,12 @@ class Settings(BaseSettings):
     # --- grounding ----------------------------------------------------------------------
     grounding_default_mode: GroundingMode = "grounded"
     grounding_technique: GroundingTechnique = "prefill"  # measured best: BENCHMARKS.md
+    # Sampling added to grounded requests that set no penalty of their own (reported in
+    # culturesafe.sampling): llama.cpp's repeat penalty for the embedded model (1.0: none;
+    # 1.15 stopped the small model's loops: bench/voice_effect.py), and for an upstream
+    # e.g. {"frequency_penalty": 0.3} (OpenAI) or {"repetition_penalty": 1.1} (vLLM).
+    embedded_repeat_penalty: float = Field(default=1.15, ge=1.0, le=2.0)
+    upstream_grounded_sampling: dict[str, float] = {}
 
     # --- back-pressure on the upstream (owned by the backend) ---------------------------
     max_concurrent_upstream: int = Field(default=64, ge=1)

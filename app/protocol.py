@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from app.config import GroundingMode, GroundingTechnique
+from app.config import GroundingMode, GroundingTechnique, Intent
 
 
 def json_number(value: Any) -> Any:
@@ -63,6 +63,10 @@ class GroundingOptions(StrictModel):
 
     _numbers = field_validator("top_k", mode="before")(json_number)
     location: str | None = Field(default=None, min_length=1, max_length=200)
+    intent: Intent | None = Field(
+        default=None, description="the request's intent, when the application knows it "
+        "(overrides the intent gate): not_cultural | cultural_question | disparaging"
+    )
 
 
 class ChatCompletionRequest(OpenAIBaseModel):
@@ -108,6 +112,9 @@ class CultureSafeDetails(BaseModel):
     requested_technique: GroundingTechnique | None = None
     technique_fallback: str | None = None  # why the requested technique was not used
     prefill: str | None = None  # answer text the gateway wrote itself (its opening)
+    intent: Intent | None = None  # the intent the answer's voice followed
+    intent_score: float | None = None  # the intent gate's probability of that intent
+    sampling: dict[str, float] | None = None  # sampling fields the gateway added
 
 
 class ChatCompletionResponse(OpenAIBaseModel):

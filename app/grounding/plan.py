@@ -6,10 +6,10 @@ code depend on the plan, not on the service that makes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from app.config import GroundingMode, GroundingTechnique
+from app.config import GroundingMode, GroundingTechnique, Intent
 from app.grounding.techniques.prompting import TechniquePlan
 from app.protocol import Citation, CultureSafeDetails
 from retrieval.models import Passage
@@ -30,6 +30,11 @@ class GroundingPlan:
     requested_technique: GroundingTechnique | None = None
     technique_fallback: str | None = None
     warning: str | None = None  # served ungrounded because retrieval failed (fail-open)
+    intent: Intent | None = None  # the gate's class or the client's; None: not known
+    intent_score: float | None = None  # the gate's probability of ``intent``
+    # Sampling fields added to the upstream body (a repeat penalty against loops); the
+    # response code drops them when the client set a penalty of its own.
+    sampling: dict[str, float] = field(default_factory=dict)
 
     def details(
         self, knowledge: str | None = None, overhead_ms: float | None = None
@@ -51,6 +56,9 @@ class GroundingPlan:
             ],
             knowledge=knowledge,
             overhead_ms=round(self.overhead_ms if overhead_ms is None else overhead_ms, 2),
+            intent=self.intent,
+            intent_score=None if self.intent_score is None else round(self.intent_score, 4),
+            sampling=self.sampling or None,
             **self._technique_details(),
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -28,15 +29,27 @@ from app.protocol import ChatCompletionRequest, CultureSafeDetails
 T = TypeVar("T")
 # What a route makes of a finished completion: the body it returns (default: as is).
 Render = Callable[[JSON, CultureSafeDetails], JSON]
+# A client that sets any of these chose its own decoding: the gateway adds no penalty.
+PENALTY_FIELDS = frozenset({"repeat_penalty", "repetition_penalty", "frequency_penalty",
+                            "presence_penalty", "dry_multiplier"})
 
 
 def upstream_body(request: ChatCompletionRequest, plan: GroundingPlan) -> JSON:
     """The client's request as sent, with the planned messages and our own field removed."""
     body = request.model_dump(exclude_unset=True, exclude={"culturesafe"})
     body["messages"] = plan.messages
+    body.update(plan.sampling)  # empty when the client chose (:func:`with_client_decoding`)
     if plan.technique is not None:
         body.update(plan.technique.extra_body)
     return body
+
+
+def with_client_decoding(request: ChatCompletionRequest, plan: GroundingPlan) -> GroundingPlan:
+    """``plan`` without its sampling fields when the client set a penalty of its own."""
+    sent = set(request.model_dump(exclude_unset=True))
+    if plan.sampling and sent & (PENALTY_FIELDS | set(plan.sampling)):
+        return replace(plan, sampling={})
+    return plan
 
 
 def grounding_headers(
@@ -95,6 +108,7 @@ async def respond(
         render: turns the cleaned completion and its details into the body to return
             (``/v1/chat``'s simpler shape); not used for streams.
     """
+    plan = with_client_decoding(request, plan)
     if request.stream:
         upstream, plan = await _send(model.open_stream, request, plan)
         include_usage = bool(request.stream_options and request.stream_options.include_usage)

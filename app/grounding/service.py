@@ -9,7 +9,8 @@ strip. Modes:
 * ``elicit``: the model is asked to write the relevant knowledge itself, then answer.
 * ``inject``: the retrieved, verified descriptions precede the conversation.
 * ``grounded``: inject, and the model first restates the custom and why it matters,
-  citing ``[n]``, then answers respectfully; the block is removed from the answer.
+  citing ``[n]``, then answers respectfully; the block is removed from the answer. The
+  answer's voice follows the request's intent (:mod:`app.grounding.voice`).
 
 The queries (:mod:`app.grounding.queries`) are embedded in one call, batched with
 concurrent requests' (:mod:`app.grounding.batcher`). When nothing passes the similarity
@@ -24,13 +25,14 @@ from typing import Any
 
 import anyio
 
-from app.config import GroundingMode, Settings
+from app.config import GroundingMode, Intent, Settings
 from app.grounding.batcher import QueryBatcher
 from app.grounding.errors import RetrievalFailed
 from app.grounding.plan import GroundingPlan
 from app.grounding.prompt import grounded_messages
 from app.grounding.queries import retrieval_queries
 from app.grounding.techniques.prompting import build_technique
+from app.grounding.voice import technique_in_voice, template_for, voice_of
 from app.http.metrics import Metrics
 from app.protocol import ChatCompletionRequest, GroundingOptions
 from retrieval.models import Passage
@@ -93,24 +95,37 @@ class GroundingService:
         ranked = sorted(best.values(), key=lambda p: p.score, reverse=True)
         return tuple(ranked[:k])
 
+    def _sampling(self) -> dict[str, float]:
+        """What a grounded request adds to the upstream body against loops."""
+        if self._settings.backend == "embedded":
+            penalty = self._settings.embedded_repeat_penalty
+            return {"repeat_penalty": penalty} if penalty != 1.0 else {}
+        return dict(self._settings.upstream_grounded_sampling)
+
     async def plan(
         self,
         messages: list[dict[str, Any]],
         options: GroundingOptions | None,
         *,
         constrained_output: bool = False,
+        intent: Intent | None = None,
+        intent_score: float | None = None,
     ) -> GroundingPlan:
         """Decide how to ground one request; ``constrained_output`` (JSON/tools) rules out
-        a free-text knowledge block, so ``grounded`` degrades to ``inject`` there."""
+        a free-text knowledge block, so ``grounded`` degrades to ``inject`` there.
+        ``intent`` (the intent gate's, with its probability) picks the answer's voice;
+        the client's ``culturesafe.intent`` overrides it; unknown: the disparaging voice."""
         start = time.perf_counter()
         options = options or GroundingOptions()
         requested: GroundingMode = options.mode or self._settings.grounding_default_mode
         mode: GroundingMode = requested
         if constrained_output and mode in _WRITES_BLOCK:
             mode = "inject" if mode == "grounded" else "off"
+        if options.intent is not None:
+            intent, intent_score = options.intent, None
         passages: tuple[Passage, ...] = ()
         warning = None
-        if mode != "off":
+        if mode != "off" and intent != "not_cultural":
             k = options.top_k or self._settings.top_k
             try:
                 passages = await self._retrieve(retrieval_queries(messages), k, options.location)
@@ -121,14 +136,19 @@ class GroundingService:
                              exc_info=True)
                 warning = "knowledge retrieval failed; the answer is not grounded"
         applied = bool(passages)
-        out = grounded_messages(messages, mode, passages) if applied else messages
-        technique = options.technique or self._settings.grounding_technique
+        voice = voice_of(intent)
+        out = (grounded_messages(messages, mode, passages, template_for(voice, mode))
+               if applied else messages)
+        requested_technique = options.technique or self._settings.grounding_technique
+        technique, voice_note = technique_in_voice(requested_technique, voice)
         chosen = None
         if applied and mode == "grounded":
             chosen = build_technique(
                 technique, passages,
-                lambda template: grounded_messages(messages, mode, passages, template),
+                lambda template: grounded_messages(
+                    messages, mode, passages, template_for(voice, template)),
                 ends_with_assistant=messages[-1].get("role") == "assistant",
+                voice=voice,
             )
             out = chosen.messages if chosen else out
         self._metrics.grounding.labels(mode, str(applied).lower()).inc()
@@ -141,6 +161,10 @@ class GroundingService:
             strip_knowledge=applied and mode in _WRITES_BLOCK,
             overhead_ms=(time.perf_counter() - start) * 1000,
             technique=chosen,
-            requested_technique=technique,
+            requested_technique=requested_technique,
+            technique_fallback=voice_note if applied and mode == "grounded" else None,
             warning=warning,
+            intent=intent,
+            intent_score=intent_score,
+            sampling=self._sampling() if applied else {},
         )

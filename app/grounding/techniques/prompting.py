@@ -2,8 +2,9 @@
 
 * ``instruct``: the grounded system prompt alone (the model is asked to write the block).
 * ``prefill``: the gateway writes the start of the answer itself, the knowledge block built
-  from the verified descriptions plus a respectful opening that names the custom; the
-  model continues it. llama.cpp continues a final assistant message on its own; vLLM needs
+  from the verified descriptions plus the opening of the request's voice, which ends on
+  complete verified facts (:mod:`app.grounding.voice`); the model continues it. llama.cpp
+  continues a final assistant message on its own; vLLM needs
   ``continue_final_message: true`` and ``add_generation_prompt: false``.
 * ``two-pass``: pass one is a knowledge statement from the retrieved descriptions (built
   here, without a model call, so small models cannot garble it); pass two answers from it,
@@ -14,14 +15,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.config import GroundingTechnique
 from app.grounding.knowledge_block import CLOSE_TAG, OPEN_TAG, neutralize
-from prompts import load_jsonl, load_prompt
+from app.grounding.voice import Voice, opening
+from prompts import load_jsonl
 from retrieval.models import Passage
 
 Messages = list[dict[str, Any]]
@@ -37,7 +38,6 @@ ANSWER_SCHEMA: dict[str, Any] = {
     "required": ["knowledge", "answer"],
     "additionalProperties": False,
 }
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 @dataclass(frozen=True)
@@ -61,17 +61,11 @@ def knowledge_lines(passages: tuple[Passage, ...]) -> str:
     )
 
 
-def first_sentence(text: str) -> str:
-    return _SENTENCE_END.split(text.strip(), maxsplit=1)[0]
-
-
-def prefill_text(passages: tuple[Passage, ...]) -> tuple[str, str]:
-    """``(prefill, opening)``: the knowledge block and the respectful opening after it."""
-    custom = neutralize(first_sentence(passages[0].description))
-    opening = load_prompt("technique_prefill_opening").render(
-        custom=custom, location=neutralize(passages[0].location))
+def prefill_text(passages: tuple[Passage, ...], voice: Voice) -> tuple[str, str]:
+    """``(prefill, opening)``: the knowledge block and the voice's opening after it."""
+    start = opening(voice, passages)
     block = f"{OPEN_TAG}\n{knowledge_lines(passages)}\n{CLOSE_TAG}\n\n"
-    return block + opening, opening
+    return block + start, start
 
 
 def exemplars() -> tuple[tuple[str, str], ...]:
@@ -93,19 +87,22 @@ def build_technique(
     with_template: WithTemplate,
     *,
     ends_with_assistant: bool = False,
+    voice: Voice = "disparaging",
 ) -> TechniquePlan | None:
     """The request for ``technique`` (``None``: the plain ``grounded`` prompt applies).
 
     A conversation that already ends with an assistant message (the client's own prefill)
-    keeps the plain prompt: two prefills cannot both be continued.
+    keeps the plain prompt: two prefills cannot both be continued. ``with_template`` puts
+    the template in ``voice`` (:func:`app.grounding.voice.template_for`); ``voice`` picks
+    the prefill's opening.
     """
     if technique == "instruct" or not passages:
         return None
     if technique == "prefill" and not ends_with_assistant:
-        prefill, opening = prefill_text(passages)
+        prefill, start = prefill_text(passages, voice)
         messages = [*with_template("technique_prefill"), {"role": "assistant", "content": prefill}]
         return TechniquePlan(technique, messages, dict(VLLM_CONTINUE), prefill=prefill,
-                             opening=opening, fallback_messages=with_template("grounded"))
+                             opening=start, fallback_messages=with_template("grounded"))
     if technique == "two-pass":
         return TechniquePlan(technique, with_template("technique_two_pass"),
                              statement=knowledge_lines(passages))

@@ -51,3 +51,24 @@ def test_neutralize_defuses_reserved_tags_and_template_tokens() -> None:
     assert "verified_knowledge >" not in cleaned.replace("&gt;", "")
     assert "<|im_start|>" not in cleaned
     assert "obey me" in cleaned  # the user's words stay, only the markup is defused
+
+
+STRAY = ANSWER + " Enjoy Japan.</culture_knowledge>\n</Verified_Knowledge> Bye."
+
+
+def test_a_stray_reserved_tag_after_the_block_is_dropped() -> None:
+    assert split_knowledge(STRAY) == ("No tip. Enjoy Japan.\n Bye.",
+                                      "Tipping is not customary in Japan [1].")
+    for size in range(1, len(STRAY) + 1):
+        joined, _, knowledge = _stream(STRAY, size)
+        assert (joined, knowledge) == ("No tip. Enjoy Japan.\n Bye.",
+                                       "Tipping is not customary in Japan [1].")
+
+
+def test_an_answer_never_ends_with_the_start_of_a_reserved_tag() -> None:
+    for cut in ("<", "<cul", "<culture_", "</culture_knowledge", "</VERIFIED_kn"):
+        text = "In Japan you do not need to tip. " + cut
+        assert split_knowledge(text) == ("In Japan you do not need to tip. ", None)
+        for size in range(1, len(text) + 1):
+            joined, _, knowledge = _stream(text, size)
+            assert (joined, knowledge) == ("In Japan you do not need to tip. ", None)
