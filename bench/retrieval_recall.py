@@ -1,11 +1,13 @@
-"""Retrieval quality and latency on AdaCultureSafe: BM25 vs plain dense vs the shipped method.
+"""Retrieval quality: AdaCultureSafe (BM25 vs plain dense vs the shipped method) and the
+user-like sets (the English-only path before issue 12 vs the language-routed default).
 
 Every AdaCultureSafe question and query was written from exactly one description, so the
 description is the ground truth. Only descriptions (with their location) are indexed;
 the questions and queries are only ever used as queries.
 
-    python bench/retrieval.py [--data ../shared/data/adaculturesafe] [--sample N]
-    python bench/retrieval.py --backends torch,onnx,onnx-int8 [--sample N]
+    python bench/retrieval_recall.py [--data ../shared/data/adaculturesafe] [--sample N]
+    python bench/retrieval_recall.py --backends torch,onnx,onnx-int8 [--sample N]
+    python bench/retrieval_recall.py --user-only [--splits dev]   # bench/sets/ only
 
 Prints Recall@1/5/20 and MRR (knowledge questions and safety queries separately, overall
 and per location so a choice made on some countries can be checked on the others),
@@ -13,7 +15,10 @@ single-query latency (p50/p95, best of --latency-runs runs), and the top-1 cosin
 cultural vs ordinary prompts, which the similarity threshold must separate. With
 --backends it compares embedder runtimes instead (shipped method only): recall with the
 index and the queries embedded by each backend, and by torch (index) + each (queries),
-and embedding latency per query, alone and in batches of 32 (wall and CPU ms).
+and embedding latency per query, alone and in batches of 32 (wall and CPU ms). The
+user-like section (:mod:`bench.user_sets`) prints R@1/R@5 (any relevant, and grade 2
+only), grounded share and wrong-country share per kind and language, dev and held-out
+apart, with the shipped embedder backend and indexes cached under ``--index-dir``.
 """
 
 from __future__ import annotations
@@ -28,26 +33,25 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-# This file is named like the package it measures: import the package, not itself.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from retrieval.embedder_factory import load_embedder  # noqa: E402
-from retrieval.embedding_cache import set_torch_threads  # noqa: E402
+from app.config import Settings  # noqa: E402
+from bench.backend_recall import DEPTH, backend_report, quality  # noqa: E402
+from bench.user_sets import SPLITS, user_report  # noqa: E402
+from retrieval.embedder_factory import DEFAULT_BACKEND, load_embedder  # noqa: E402
 from retrieval.index import build_index, text_to_index  # noqa: E402
 from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
+from retrieval.language import ENGLISH, query_language  # noqa: E402
 from retrieval.lexical import LexicalScorer  # noqa: E402
-from retrieval.protocols import Embedder  # noqa: E402
 from retrieval.retriever import HYBRID, PLAIN_DENSE, HybridRetriever  # noqa: E402
 
 DEFAULT_DATA = HERE.parent.parent / "shared" / "data" / "adaculturesafe"
-DEPTH = 20
 Ranker = Callable[[Sequence[str]], list[list[str]]]  # queries -> ranked ids (top DEPTH)
 
 
@@ -58,17 +62,6 @@ def load_queries(kb_path: Path) -> tuple[object, dict[str, list[tuple[str, str]]
         queries["knowledge"] += [(q.question, d.id) for q in d.knowledge]
         queries["safety"] += [(q.text, d.id) for q in d.safety]
     return kb, queries
-
-
-def quality(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
-    ranks = [r.index(g) + 1 if g in r else 10**9 for r, g in zip(ranked, gold, strict=True)]
-    n = len(ranks)
-    return {
-        "R@1": sum(r <= 1 for r in ranks) / n,
-        "R@5": sum(r <= 5 for r in ranks) / n,
-        "R@20": sum(r <= 20 for r in ranks) / n,
-        "MRR": sum(1 / r for r in ranks if r <= DEPTH) / n,  # MRR@20
-    }
 
 
 def latency(search_one: Callable[[str], object], texts: list[str], runs: int) -> tuple[float, ...]:
@@ -96,7 +89,16 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=3)
     parser.add_argument("--backend", default="torch", help="embedder runtime of the tables")
     parser.add_argument("--backends", default="", help="compare these runtimes (a,b,...)")
+    parser.add_argument("--user-sets", type=Path, default=HERE / "sets")
+    parser.add_argument("--user-only", action="store_true", help="only the user-like sets")
+    parser.add_argument("--splits", default=",".join(SPLITS), help="user-like splits shown")
+    parser.add_argument("--index-dir", type=Path, default=Path("var/bench/recall-index"))
     args = parser.parse_args()
+    if args.user_only:
+        threshold = Settings.model_fields["similarity_threshold"].default
+        user_report(args.data, args.user_sets, args.index_dir, DEFAULT_BACKEND, threshold,
+                    args.splits.split(","))
+        return
 
     kb, queries = load_queries(args.data)
     rng = random.Random(args.seed)
@@ -176,6 +178,12 @@ def main() -> None:
                            for loc in locations)
         print(f"| {kind} | {name} | {cells} |")
     threshold_report(dense, hybrid, queries, rng)
+    every = [q for items in queries.values() for q, _ in items]
+    away = sum(query_language(q) != ENGLISH for q in every)
+    print(f"\nLanguage routing: {away} of {len(every)} AdaCultureSafe queries leave the "
+          "English path (0: the routed default ranks them exactly as the table above)")
+    user_report(args.data, args.user_sets, args.index_dir, DEFAULT_BACKEND,
+                Settings.model_fields["similarity_threshold"].default, args.splits.split(","))
 
 
 def threshold_report(dense: HybridRetriever, hybrid: HybridRetriever,
@@ -195,58 +203,6 @@ def threshold_report(dense: HybridRetriever, hybrid: HybridRetriever,
             pct = np.percentile(top, [0, 1, 5, 50, 100])
             print(f"| {name} | {label} | {len(top)} | " + " | ".join(f"{v:.3f}" for v in pct)
                   + " |")
-
-
-def encode_timing(embedder: Embedder, texts: list[str], batch: int) -> tuple[float, float]:
-    """(p50 wall ms, CPU ms) per text, encoding ``texts`` ``batch`` at a time."""
-    walls = []
-    cpu = time.process_time()
-    for start in range(0, len(texts), batch):
-        t0 = time.perf_counter()
-        embedder.encode(texts[start:start + batch])
-        walls.append((time.perf_counter() - t0) * 1000 / len(texts[start:start + batch]))
-    return statistics.median(walls), (time.process_time() - cpu) * 1000 / len(texts)
-
-
-def backend_report(descriptions: list[Any], queries: dict[str, list[tuple[str, str]]],
-                   backends: list[str], rng: random.Random, args: argparse.Namespace) -> None:
-    """Recall of the shipped method and embedding latency, per embedder runtime."""
-    embedders = {b: load_embedder(backend=b, threads=1) for b in backends}
-    set_torch_threads(1)
-    indexes = {b: build_index(descriptions, e, layout=HYBRID.layout) for b, e in embedders.items()}
-    pairs = [(b, b) for b in backends] + [("torch", b) for b in backends
-                                          if b != "torch" and "torch" in backends]
-    recall: dict[tuple[str, str], list[float]] = defaultdict(list)
-    timing: dict[tuple[str, str, int], list[tuple[float, float]]] = defaultdict(list)
-    for kind, items in queries.items():
-        texts, gold = [q for q, _ in items], [g for _, g in items]
-        vectors = {b: e.encode(texts) for b, e in embedders.items()}
-        for index_by, query_by in pairs:
-            retriever = HybridRetriever(indexes[index_by], embedders[query_by], threshold=-1.0,
-                                       method=HYBRID)
-            ranked = [[p.id for p in ps]
-                      for ps in retriever.search_embedded(texts, vectors[query_by], DEPTH)]
-            q = quality(ranked, gold)
-            recall[(index_by, query_by)] += [q["R@1"], q["R@5"]]
-        sample = rng.sample(texts, min(args.latency_queries, len(texts)))
-        for _ in range(args.latency_runs):  # interleaved, so load bursts hit every backend
-            for b, e in embedders.items():
-                for batch in (1, 32):
-                    timing[(b, kind, batch)].append(encode_timing(e, sample, batch))
-    n = {kind: len(items) for kind, items in queries.items()}
-    print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, 1 thread; "
-          f"{len(descriptions)} descriptions; {n} queries; latency: {args.latency_queries} "
-          f"texts per kind, best of {args.latency_runs} interleaved runs")
-    print("\n| index by | queries by | knowledge R@1 | R@5 | safety R@1 | R@5 |")
-    print("|---|---|---|---|---|---|")
-    for pair in pairs:
-        print(f"| {pair[0]} | {pair[1]} | " + " | ".join(f"{v:.3f}" for v in recall[pair]) + " |")
-    print("\nEmbedding ms per query: wall p50 / CPU mean\n")
-    print("| backend | knowledge, 1 | knowledge, batch 32 | safety, 1 | safety, batch 32 |")
-    print("|---|---|---|---|---|")
-    for b in backends:
-        cells = [min(timing[(b, kind, batch)]) for kind in queries for batch in (1, 32)]
-        print(f"| {b} | " + " | ".join(f"{w:.1f} / {c:.1f}" for w, c in cells) + " |")
 
 
 if __name__ == "__main__":
