@@ -2,7 +2,8 @@
 
 :func:`with_multilingual` takes the English :class:`~retrieval.retriever.HybridRetriever`
 (as :func:`retrieval.build.build_retriever` returns it) and gives the
-:class:`~retrieval.routing.RoutedRetriever` that serves both. Its two indexes (the same
+:class:`~retrieval.routing.RoutedRetriever` that serves both;
+:func:`build_routed_retriever` does both steps from the same options. Its two indexes (the same
 descriptions embedded by e5 as passages, and by USE) are saved beside the English one
 (``<index_dir>-e5`` and ``<index_dir>-use``, checksummed and provenance-checked by
 :mod:`retrieval.index_store` like it) and rebuilt when the knowledge base changes.
@@ -14,7 +15,9 @@ a second or two.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from retrieval.build import build_retriever
 from retrieval.crosslingual import DEFAULT_THRESHOLD, USE_WEIGHT, CrossLingualRetriever
 from retrieval.embedding_cache import CachedEmbedder
 from retrieval.index import DescriptionIndex, build_index
@@ -100,3 +103,20 @@ def with_multilingual(
         e5_index, queries, use_index, use, threshold=threshold, use_weight=use_weight
     )
     return RoutedRetriever(english, other)
+
+
+def build_routed_retriever(
+    *, multilingual_threshold: float = DEFAULT_THRESHOLD, **options: Any
+) -> RoutedRetriever:
+    """:func:`retrieval.build.build_retriever` with ``options`` (the English path), then
+    :func:`with_multilingual` beside it, with the same index directory, rebuild flag,
+    thread count and query cache size."""
+    english = build_retriever(**options)
+    return with_multilingual(
+        english,
+        options["index_dir"],
+        threshold=multilingual_threshold,
+        rebuild=bool(options.get("rebuild", False)),
+        threads=int(options.get("embedder_threads", 1)),
+        query_cache_size=int(options.get("query_cache_size", 0)),
+    )
