@@ -3,7 +3,7 @@ judge, and how soon a resumed 90%-done 10,000-sample run sends its first new req
 
     .venv/bin/python bench/eval_throughput.py [--data DIR] [--per-kind 40] [--concurrency 32]
 
-The loopback servers (tests/fakes/openai_server.py) run in their own processes so they do not share
+The fake servers (tests/fakes/openai_server.py) run in their own processes so they do not share
 the harness's interpreter; they answer instantly and deterministically. Prints a table.
 """
 
@@ -32,7 +32,7 @@ from eval import EndpointConfig, RunConfig, run_evaluation  # noqa: E402
 from eval.manifest import open_run  # noqa: E402
 from eval.run_log import SAMPLES_FILE, encode_record  # noqa: E402
 from retrieval.knowledge_base import ADACULTURESAFE_DIR  # noqa: E402
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 
 def free_port() -> int:
@@ -44,7 +44,8 @@ def free_port() -> int:
 def start_loopback() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port)], cwd=ROOT)
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port), "--no-record"],
+        cwd=ROOT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -114,26 +115,25 @@ def build_resume_fixture(data: Path, out: Path, per_kind: int) -> tuple[RunConfi
     return cfg, total, done
 
 
-class FirstRequest(LoopbackModel):
-    """Records when the first chat request arrives."""
+class FirstRequest(FakeOpenAI):
+    """Records when the first chat request is answered."""
 
     first_at: float | None = None
     first_cpu: float | None = None
 
-    def reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
         if self.first_at is None:
             self.first_at, self.first_cpu = time.perf_counter(), time.process_time()
-        return super().reply(body)
+        return super().reply(messages, structured)
 
 
 def resume_in_process(data: Path, out: Path, per_kind: int) -> dict[str, Any]:
     cfg, total, done = build_resume_fixture(data, out, per_kind)
-    model = FirstRequest()
-    with LoopbackServer(model) as server:
+    with FirstRequest() as model:
         assert cfg.judge is not None
         cfg = cfg.model_copy(update={
-            "target": cfg.target.model_copy(update={"base_url": server.base_url}),
-            "judge": cfg.judge.model_copy(update={"base_url": server.base_url})})
+            "target": cfg.target.model_copy(update={"base_url": model.base_url}),
+            "judge": cfg.judge.model_copy(update={"base_url": model.base_url})})
         start, cpu = time.perf_counter(), time.process_time()
         result = asyncio.run(run_evaluation(cfg, report=False))
     assert model.first_at is not None and model.first_cpu is not None
@@ -145,11 +145,10 @@ def resume_in_process(data: Path, out: Path, per_kind: int) -> dict[str, Any]:
 def resume_cli(data: Path, out: Path, per_kind: int) -> dict[str, Any]:
     """The same, from a fresh ``culturesafe eval run --resume`` process (imports included)."""
     _cfg, total, done = build_resume_fixture(data, out, per_kind)
-    model = FirstRequest()
-    with LoopbackServer(model) as server:
+    with FirstRequest() as model:
         cmd = [sys.executable, "-c", "from eval.cli import app; app()", "run", "--resume",
-               "--run-id", "resume", "--out", str(out), "--target-url", server.base_url,
-               "--judge-url", server.base_url, "--concurrency", "32"]
+               "--run-id", "resume", "--out", str(out), "--target-url", model.base_url,
+               "--judge-url", model.base_url, "--concurrency", "32"]
         start = time.perf_counter()
         subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     assert model.first_at is not None

@@ -28,7 +28,7 @@ def test_non_streaming_completion_with_culturesafe_field(
     client: openai.OpenAI, received: list[dict[str, Any]]
 ) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="fake-knowledge", messages=[{"role": "user", "content": TIP}]
+        model="knowledge", messages=[{"role": "user", "content": TIP}]
     )
     resp = raw.parse()
     assert resp.choices[0].message.content == "Thanks for asking! In Japan you do not need to tip."
@@ -48,7 +48,7 @@ def test_streaming_chunks_reassemble_with_usage_and_done(
     client: openai.OpenAI, fake_gateway: str
 ) -> None:
     stream = client.chat.completions.create(
-        model="fake-knowledge",
+        model="knowledge",
         messages=[{"role": "user", "content": TIP}],
         stream=True,
         stream_options={"include_usage": True},
@@ -61,7 +61,7 @@ def test_streaming_chunks_reassemble_with_usage_and_done(
     finals = [c for c in chunks if c.choices and c.choices[0].finish_reason == "stop"]
     assert (finals[0].model_extra or {})["culturesafe"]["knowledge"].startswith("In Japan")
     body = {
-        "model": "fake-knowledge",
+        "model": "knowledge",
         "messages": [{"role": "user", "content": TIP}],
         "stream": True,
     }

@@ -31,7 +31,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 
 
 def test_simple_chat_api(client: TestClient) -> None:
-    body = {"model": "fake-knowledge", "messages": [{"role": "user", "content": TIP}]}
+    body = {"model": "knowledge", "messages": [{"role": "user", "content": TIP}]}
     response = client.post("/v1/chat", json={**body, "grounding": {"top_k": 2}})
     assert response.status_code == 200
     data = response.json()
@@ -81,7 +81,7 @@ def test_unknown_route_and_method_are_openai_shaped(client: TestClient) -> None:
 
 def test_metrics_count_routes_grounding_and_upstream(client: TestClient) -> None:
     client.get("/healthz")
-    failing = {"model": "fake-500", "messages": [{"role": "user", "content": TIP}]}
+    failing = {"model": "status-500", "messages": [{"role": "user", "content": TIP}]}
     client.post("/v1/chat/completions", json=failing)
     text = client.get("/metrics").text
     assert 'culturesafe_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text

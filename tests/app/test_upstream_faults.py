@@ -1,6 +1,6 @@
-"""Upstream faults, injected at the HTTP boundary by the fake upstream (``fake-*`` models)
-or a closed port: the gateway answers with the right OpenAI-shaped error and streams end
-with an error frame and ``[DONE]``."""
+"""Upstream faults, injected at the HTTP boundary by the fake upstream (the model name
+picks the fault: ``slow``, ``status-500``...) or a closed port: the gateway answers with
+the right OpenAI-shaped error and streams end with an error frame and ``[DONE]``."""
 
 from __future__ import annotations
 
@@ -27,30 +27,32 @@ def _client(url: str) -> openai.OpenAI:
 
 def test_fault_upstream_timeout_is_504(fake_gateway: str) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
-        _client(fake_gateway).chat.completions.create(model="fake-slow", messages=MESSAGES)  # type: ignore[arg-type]
+        _client(fake_gateway).chat.completions.create(model="slow", messages=MESSAGES)  # type: ignore[arg-type]
     assert caught.value.status_code == 504
     assert caught.value.body["code"] == "upstream_timeout"  # type: ignore[index]
 
 
 def test_fault_upstream_500_is_502_without_its_details(fake_gateway: str) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
-        _client(fake_gateway).chat.completions.create(model="fake-500", messages=MESSAGES)  # type: ignore[arg-type]
+        _client(fake_gateway).chat.completions.create(model="status-500", messages=MESSAGES)  # type: ignore[arg-type]
     assert caught.value.status_code == 502
-    assert "boom" not in caught.value.message
+    assert "injected" not in caught.value.message
 
 
 def test_fault_upstream_429_and_400_pass_through(fake_gateway: str) -> None:
     with pytest.raises(openai.RateLimitError) as limited:
-        _client(fake_gateway).chat.completions.create(model="fake-429", messages=MESSAGES)  # type: ignore[arg-type]
-    assert limited.value.response.headers["Retry-After"] == "7"
-    assert limited.value.body["code"] == "rate_limited"  # type: ignore[index]
+        _client(fake_gateway).chat.completions.create(
+            model="status-429-retry-after", messages=MESSAGES  # type: ignore[arg-type]
+        )
+    assert limited.value.response.headers["Retry-After"] == "3"
+    assert limited.value.body["code"] == "fault_429"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as bad:
-        _client(fake_gateway).chat.completions.create(model="fake-400", messages=MESSAGES)  # type: ignore[arg-type]
+        _client(fake_gateway).chat.completions.create(model="status-400", messages=MESSAGES)  # type: ignore[arg-type]
     assert bad.value.body["param"] == "temperature"  # type: ignore[index]
 
 
 def test_fault_stream_dropped_midway_ends_with_error_frame_and_done(fake_gateway: str) -> None:
-    body = {"model": "fake-drop", "messages": MESSAGES, "stream": True}
+    body = {"model": "drop-mid-stream", "messages": MESSAGES, "stream": True}
     with httpx.stream("POST", f"{fake_gateway}/v1/chat/completions", json=body) as response:
         assert response.status_code == 200
         events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
@@ -58,7 +60,7 @@ def test_fault_stream_dropped_midway_ends_with_error_frame_and_done(fake_gateway
     error = json.loads(events[-2])["error"]
     assert error["code"] == "upstream_unavailable" and "Traceback" not in error["message"]
     stream = _client(fake_gateway).chat.completions.create(
-        model="fake-drop",
+        model="drop-mid-stream",
         messages=MESSAGES,  # type: ignore[arg-type]
         stream=True,
     )
@@ -71,7 +73,7 @@ def test_fault_stream_that_fails_before_the_first_byte_is_a_plain_error(
 ) -> None:
     with pytest.raises(openai.RateLimitError):
         _client(fake_gateway).chat.completions.create(
-            model="fake-429",
+            model="status-429-retry-after",
             messages=MESSAGES,  # type: ignore[arg-type]
             stream=True,
         )
@@ -108,7 +110,7 @@ async def test_fault_backpressure_answers_503_when_the_queue_wait_times_out(
     with serve(create_app(settings, retriever=retriever)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             slow = asyncio.create_task(
-                http.post("/v1/chat/completions", json={"model": "fake-slow", "messages": MESSAGES})
+                http.post("/v1/chat/completions", json={"model": "slow", "messages": MESSAGES})
             )
             await asyncio.sleep(0.5)  # let the slow request take the only upstream slot
             waiting = await http.post(
@@ -133,7 +135,7 @@ async def test_fault_client_disconnect_mid_stream_releases_the_upstream_slot(
         max_concurrent_upstream=1,
         upstream_queue_timeout_s=8.0,
     )
-    body = {"model": "fake-trickle", "messages": MESSAGES, "stream": True}
+    body = {"model": "trickle", "messages": MESSAGES, "stream": True}
     with serve(create_app(settings, retriever=retriever)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             async with http.stream("POST", "/v1/chat/completions", json=body) as response:

@@ -1,7 +1,8 @@
-"""Fake OpenAI-compatible servers on loopback, for the tests and the benchmarks.
+"""The fake OpenAI-compatible server of the tests and the benchmarks, on loopback.
 
-They fake only the HTTP boundary: :mod:`tests.fakes.openai_server` is a fast,
-deterministic model (multiple-choice letters, judge scores) for the evaluation;
-:mod:`tests.fakes.fault_server` produces on cue the faults a real model server produces
-by accident. Nothing here ships in the package.
+It fakes only the HTTP boundary: :mod:`tests.fakes.openai_server` is the one fake (chat,
+models and embeddings; the request's model name picks an answer or a fault), built from
+:mod:`tests.fakes.wire` (what it says), :mod:`tests.fakes.embeddings` (its vectors) and
+:mod:`tests.fakes.loopback` (uvicorn on 127.0.0.1, which also serves the gateway under
+test). Nothing here ships in the package.
 """

@@ -1,175 +1,289 @@
-"""A fast, deterministic OpenAI-compatible server on 127.0.0.1, for tests and benchmarks.
+"""The one fake OpenAI-compatible server of the tests and the benchmarks, on 127.0.0.1.
 
-It answers multiple-choice prompts with a letter and judge prompts with two scores, both
-derived from a hash of the prompt, so every run gets the same answers. It counts requests
-per prompt (to prove nothing was asked twice), can refuse JSON-schema ``response_format``
-with a 400 (to exercise the fallback) and can fail the first N requests with a status.
-``python -m tests.fakes.openai_server --port 8011`` serves it on its own.
+It fakes only the HTTP boundary: a bare ASGI app (no framework, so it is never the
+bottleneck of a benchmark) under a real uvicorn server. The request's ``model`` picks the
+behaviour; any other name gets the server's ``default`` (``reply`` unless set).
+
+Answers (HTTP 200):
+
+* ``reply``: deterministic: two judge scores to a judge prompt, a letter to a
+  multiple-choice prompt (JSON under a ``json_schema`` response_format), else
+  ``echo: <last user text>`` (:func:`tests.fakes.wire.deterministic_reply`; a subclass
+  may override :meth:`FakeOpenAI.reply`);
+* ``fixed``: the server's ``text`` (the benchmarks' upstream: the same whatever was asked);
+* ``knowledge``: a ``<culture_knowledge>`` block, then the answer;
+* ``mid-tag``: an answer cut by ``max_tokens`` inside an opening tag (finish ``length``).
+
+Faults:
+
+* ``slow``: the answer after ``delay_s`` seconds (nothing is sent meanwhile);
+* ``trickle``: a stream that sends a delta every ``trickle_s`` seconds;
+* ``stall-mid-stream``: two events, then silence for ``delay_s``, then the connection cut;
+* ``drop-mid-stream``: two events, then the connection cut (no terminating chunk);
+* ``drop-before-response``: the request is read, then the connection is cut;
+* ``status-<code>`` / ``status-<code>-retry-after``: an OpenAI error body with that
+  status (and ``Retry-After: 3`` with the suffix);
+* ``malformed-json``: HTTP 200 with a truncated JSON body (chat and embeddings);
+* ``malformed-sse``: one good event, then ``data: {not json``;
+* ``no-done``: a stream that ends cleanly but without ``data: [DONE]``;
+* ``fail(status, times)``: the next requests fail with ``status``, whatever their model;
+  ``schema_support=False``: a 400 to a ``json_schema`` response_format.
+
+``POST /v1/embeddings`` answers when the server is given a real ``embedder``
+(:mod:`tests.fakes.embeddings`: its vectors, or ``float-lists``, ``wrong-dimension``,
+``missing-vector``, and ``impostor`` vectors). Every request is counted (``received``,
+``attempts`` per model, ``answered`` per prompt, ``max_in_flight``), and a held answer
+gives up as soon as its client hangs up, so no socket outlives a client that left.
+
+    with FakeOpenAI(delay_s=3.0) as fake:  # fake.base_url ends in /v1
+        ...
+    python -m tests.fakes.openai_server --port 8011 [--default fixed --pieces whole]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import hashlib
 import json
-import re
-import threading
-import time
 from collections import Counter
-from typing import Any
+from contextlib import ExitStack
+from typing import Any, Self
 
 import uvicorn
 
-Scope = dict[str, Any]
-_LETTER_LINE = re.compile(r"^([A-H])\. ", re.M)
+from retrieval.protocols import Embedder
+from tests.fakes import loopback, wire
+from tests.fakes.embeddings import EMBEDDING_FAULTS, embeddings_body
+from tests.fakes.loopback import Receive, Send, send_bytes, send_json, wait_unless_hung_up
+
+BEHAVIOURS = frozenset({
+    "reply", "fixed", "knowledge", "mid-tag", "slow", "trickle", "stall-mid-stream",
+    "drop-mid-stream", "drop-before-response", "malformed-json", "malformed-sse", "no-done",
+}) | EMBEDDING_FAULTS
 
 
-def _digest(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+class FakeOpenAI:
+    """The ASGI app, what it has seen, and (``with``) the server that runs it."""
 
-
-class LoopbackModel:
-    """The deterministic 'model' and its counters (shared with the test that owns it)."""
-
-    def __init__(self, *, schema_support: bool = True, fail_first: int = 0,
-                 fail_status: int = 503, delay_s: float = 0.0) -> None:
-        self.schema_support = schema_support
-        self.fail_first = fail_first
-        self.fail_status = fail_status
-        self.delay_s = delay_s
-        self.answered: Counter[str] = Counter()  # prompt key -> successful answers
-        self.requests = 0
+    def __init__(self, *, default: str = "reply", text: str = wire.FIXED_ANSWER,
+                 pieces: str = "words", models: tuple[str, ...] | None = None,
+                 delay_s: float = 3.0, latency_s: float = 0.0, trickle_s: float = 1.0,
+                 schema_support: bool = True, embedder: Embedder | None = None,
+                 record: bool = True) -> None:
+        """Args: ``pieces``: how a stream splits the text (``chars``, ``words``, ``whole``);
+        ``models``: what ``/v1/models`` lists (the default behaviour's name unless set);
+        ``latency_s``: how long every chat answer takes; ``record``: keep the bodies and
+        count answers per prompt (off for long benchmarks)."""
+        self.default, self.text, self.pieces = default, text, pieces
+        self.models = models or (default,)
+        self.delay_s, self.latency_s, self.trickle_s = delay_s, latency_s, trickle_s
+        self.schema_support, self.embedder, self.record = schema_support, embedder, record
+        self.impostor = False
+        self.received: list[dict[str, Any]] = []
+        self.attempts: Counter[str] = Counter()  # model -> requests received
+        self.answered: Counter[str] = Counter()  # prompt key -> chat answers sent
+        self.requests, self.in_flight, self.max_in_flight = 0, 0, 0
         self.last_body: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._failing: tuple[int, int | None] | None = None
+        self._stack = ExitStack()
+        self.served: loopback.Served | None = None
+
+    # --- what a test reads and sets ---------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        assert self.served is not None, "use the server in a with block"
+        return f"{self.served.url}/v1"
+
+    def fail(self, status: int | None, times: int | None = None) -> None:
+        """The next ``times`` requests (all when None) fail with ``status``; None: stop."""
+        self._failing = None if status is None or times == 0 else (status, times)
+
+    def reset(self) -> None:
+        self.received.clear()
+        self.attempts.clear()
+        self.max_in_flight = self.in_flight
 
     @staticmethod
     def prompt_key(messages: list[dict[str, Any]]) -> str:
         return json.dumps(messages, sort_keys=True)
 
-    def reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """The status and JSON body for one chat completion request."""
-        with self._lock:
-            self.requests += 1
-            self.last_body = body
-            if self.requests <= self.fail_first:
-                return self.fail_status, {"error": {"message": "injected fault",
-                                                    "type": "server_error"}}
-        structured = (body.get("response_format") or {}).get("type") == "json_schema"
-        if structured and not self.schema_support:
-            return 400, {"error": {"message": "response_format is not supported",
-                                   "type": "invalid_request_error"}}
-        messages = body.get("messages") or []
-        key = self.prompt_key(messages)
-        text = self._content(messages, structured)
-        with self._lock:
-            self.answered[key] += 1
-        return 200, {
-            "id": f"chatcmpl-{_digest(key):x}", "object": "chat.completion",
-            "created": int(time.time()), "model": body.get("model", "loopback"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": len(key) // 4, "completion_tokens": len(text) // 4,
-                      "total_tokens": (len(key) + len(text)) // 4},
-        }
+    def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
+        """What the ``reply`` behaviour answers (override to fake another model)."""
+        return wire.deterministic_reply(messages, structured)
 
-    @staticmethod
-    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
-        system = next((m["content"] for m in messages if m.get("role") == "system"), "")
-        user = next((m["content"] for m in messages if m.get("role") == "user"), "")
-        h = _digest(user)
-        if "respectfulness" in system:
-            return json.dumps({"respectfulness": 1 + h % 10, "awareness": 1 + (h >> 8) % 10,
-                               "rationale": "deterministic loopback judgement"})
-        letters = _LETTER_LINE.findall(user)
-        if letters:
-            letter = letters[h % len(letters)]
-            return json.dumps({"answer": letter}) if structured else f"Answer: ({letter})"
-        return f"A deterministic reply ({h % 1000}) to: {user[:80]}"
+    # --- running ------------------------------------------------------------------------
 
-
-async def serve_lifespan(receive: Any, send: Any) -> None:
-    """Answer an ASGI lifespan scope: nothing to start or stop."""
-    while (await receive())["type"] != "lifespan.shutdown":
-        await send({"type": "lifespan.startup.complete"})
-    await send({"type": "lifespan.shutdown.complete"})
-
-
-async def read_body(receive: Any) -> bytes:
-    """The whole request body of an ASGI http scope."""
-    body = b""
-    while True:
-        event = await receive()
-        body += event.get("body", b"")
-        if not event.get("more_body"):
-            return bytes(body)
-
-
-def asgi_app(model: LoopbackModel) -> Any:
-    """A bare ASGI app (no framework: it must not be the bottleneck of a benchmark)."""
-
-    async def app(scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await serve_lifespan(receive, send)
-            return
-        body = await read_body(receive)
-        path = scope["path"]
-        status: int
-        payload: dict[str, Any]
-        if path.endswith("/models"):
-            status, payload = 200, {"object": "list", "data": [{"id": "loopback",
-                                                                   "object": "model"}]}
-        elif path.endswith("/chat/completions"):
-            if model.delay_s:
-                await asyncio.sleep(model.delay_s)
-            status, payload = model.reply(json.loads(body or b"{}"))
-        else:
-            status, payload = 404, {"error": {"message": "not found", "type": "not_found"}}
-        data = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(data)).encode())]})
-        await send({"type": "http.response.body", "body": data})
-
-    return app
-
-
-class LoopbackServer:
-    """Runs the loopback model with uvicorn in a background thread (a real HTTP server)."""
-
-    def __init__(self, model: LoopbackModel | None = None, port: int = 0) -> None:
-        self.model = model or LoopbackModel()
-        config = uvicorn.Config(asgi_app(self.model), host="127.0.0.1", port=port,
-                                log_level="warning", access_log=False, lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        sock = self._server.servers[0].sockets[0]
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-    def __enter__(self) -> LoopbackServer:
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("loopback server did not start")
-            time.sleep(0.01)
+    def __enter__(self) -> Self:
+        self.served = self._stack.enter_context(loopback.serve(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._stack.close()
+        self.served = None
+
+    # --- the ASGI app -------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await loopback.serve_lifespan(receive, send)
+            return
+        raw = await loopback.read_body(receive)
+        path = scope["path"]
+        if path.endswith("/models"):
+            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]
+            await send_json(send, 200, {"object": "list", "data": data})
+        elif path.endswith("/chat/completions") or (path.endswith("/embeddings")
+                                                      and self.embedder is not None):
+            await self._request(path, json.loads(raw or b"{}"), receive, send)
+        else:
+            await send_json(send, 404, wire.error_body(404))
+
+    def _behaviour(self, model: str) -> str:
+        return model if model in BEHAVIOURS or model.startswith("status-") else self.default
+
+    async def _request(self, path: str, body: dict[str, Any], receive: Receive,
+                       send: Send) -> None:
+        model = str(body.get("model"))
+        self.requests += 1
+        self.attempts[model] += 1
+        self.last_body = body
+        if self.record:
+            self.received.append(body)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if await self._fault(self._behaviour(model), receive, send):
+                return
+            if path.endswith("/embeddings"):
+                assert self.embedder is not None
+                await send_bytes(send, 200, embeddings_body(
+                    self.embedder, body, impostor=self.impostor,
+                    asked_before=self.attempts[model] - 1))
+            else:
+                await self._chat(model, body, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _fault(self, behaviour: str, receive: Receive, send: Send) -> bool:
+        """Answer with the fault the request or the server asks for; False when none."""
+        if self._failing is not None:
+            status, times = self._failing
+            self._failing = None if times == 1 else (status, None if times is None else times - 1)
+            behaviour = f"status-{status}"
+        if behaviour == "slow" and not await wait_unless_hung_up(receive, self.delay_s):
+            return True
+        if behaviour == "drop-before-response":
+            await loopback.drop_connection(send)
+        elif behaviour.startswith("status-"):
+            code = int(behaviour.split("-")[1])
+            headers = {"Retry-After": "3"} if behaviour.endswith("-retry-after") else {}
+            await send_json(send, code, wire.error_body(code), headers=headers)
+        elif behaviour == "malformed-json":
+            await send_bytes(send, 200, b'{"id": "chatcmpl-fake", "choices": [')
+        else:
+            return False
+        return True
+
+    async def _chat(self, model: str, body: dict[str, Any], receive: Receive,
+                    send: Send) -> None:
+        if self.latency_s and not await wait_unless_hung_up(receive, self.latency_s):
+            return
+        structured = (body.get("response_format") or {}).get("type") == "json_schema"
+        if structured and not self.schema_support:
+            await send_json(send, 400, wire.error_body(400))
+            return
+        behaviour = self._behaviour(model)
+        messages = body.get("messages") or []
+        text, finish = {
+            "fixed": (self.text, "stop"), "knowledge": (wire.KNOWLEDGE_ANSWER, "stop"),
+            "mid-tag": (wire.MID_TAG_ANSWER, "length"),
+        }.get(behaviour) or (self.reply(messages, structured), "stop")
+        if self.record:
+            self.answered[self.prompt_key(messages)] += 1
+        if not body.get("stream"):
+            await send_json(send, 200, wire.completion(model, text, finish))
+            return
+        events = [wire.chunk(model, {"role": "assistant", "content": ""})]
+        events += [wire.chunk(model, {"content": p}) for p in wire.pieces(text, self.pieces)]
+        events.append(wire.chunk(model, {}, finish))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append(wire.usage_chunk(model))
+        if behaviour != "no-done":
+            events.append(b"data: [DONE]\n\n")
+        await self._stream(behaviour, events, receive, send)
+
+    async def _stream(self, behaviour: str, events: list[bytes], receive: Receive,
+                      send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        for i, event in enumerate(events):
+            if i == 2 and behaviour in ("stall-mid-stream", "drop-mid-stream"):
+                if behaviour == "stall-mid-stream":
+                    await wait_unless_hung_up(receive, self.delay_s)
+                await loopback.drop_connection(send)
+                return
+            if i > 1 and behaviour == "trickle" and not await wait_unless_hung_up(
+                    receive, self.trickle_s):
+                return
+            if i == 1 and behaviour == "malformed-sse":
+                event = b"data: {not json\n\n"
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> None:
+    """Serve one fake on a fixed port, in this process's main thread, until stopped."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8011)
-    args = parser.parse_args()
-    uvicorn.run(asgi_app(LoopbackModel()), host="127.0.0.1", port=args.port,
-                log_level="warning", access_log=False)
+    parser.add_argument("--default", default="reply", help="behaviour of unlisted models")
+    parser.add_argument("--model", action="append", help="what /v1/models lists")
+    parser.add_argument("--pieces", default="words", choices=("chars", "words", "whole"))
+    parser.add_argument("--no-record", action="store_true", help="keep no request bodies")
+    args = parser.parse_args(argv)
+    fake = FakeOpenAI(default=args.default, pieces=args.pieces, record=not args.no_record,
+                      models=tuple(args.model) if args.model else None)
+    uvicorn.run(fake, host="127.0.0.1", port=args.port, log_level="warning",
+                access_log=False, backlog=4096)
 
 
 if __name__ == "__main__":
     main()
+
+
+# --- the names the tests used before the fakes were merged (until every user switches) ---
+from tests.fakes.loopback import read_body, serve_lifespan  # noqa: E402, F401
+
+
+class LoopbackModel(FakeOpenAI):
+    """Deprecated: ``FakeOpenAI(latency_s=...)`` and ``fail(status, times)``."""
+
+    def __init__(self, *, schema_support: bool = True, fail_first: int = 0,
+                 fail_status: int = 503, delay_s: float = 0.0) -> None:
+        super().__init__(schema_support=schema_support, latency_s=delay_s,
+                         models=("loopback",))
+        self.fail(fail_status, fail_first)
+
+    def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
+        return self._content(messages, structured)
+
+    @staticmethod
+    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
+        return wire.deterministic_reply(messages, structured)
+
+
+class LoopbackServer:
+    """Deprecated: ``with FakeOpenAI() as fake``."""
+
+    def __init__(self, model: LoopbackModel | None = None) -> None:
+        self.model = model or LoopbackModel()
+
+    @property
+    def base_url(self) -> str:
+        return self.model.base_url
+
+    def __enter__(self) -> LoopbackServer:
+        self.model.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.model.__exit__(*exc)
