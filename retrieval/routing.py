@@ -3,7 +3,7 @@
 Each query is routed by its language (:func:`retrieval.language.query_language`): English
 goes to the :class:`~retrieval.retriever.HybridRetriever` exactly as before (same
 embedder, index, threshold and ranking, so AdaCultureSafe recall and the English cost are
-unchanged but for the language check, 0.3-0.8 ms); any other language goes to the
+unchanged but for the language check, about 0.5 ms); any other language goes to the
 :class:`~retrieval.crosslingual.CrossLingualRetriever` over the same descriptions. A
 conversation's queries are routed one by one, so a Thai follow-up to an English turn
 takes the cross-lingual path for the Thai text only.
