@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from jsonschema.validators import validator_for
+from jsonschema.validators import Draft201909Validator, validator_for
 
 from app.config import Settings
 
@@ -32,7 +32,10 @@ Loader = Callable[..., dict[str, Any]]
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.protocols.Validator:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    cls = validator_for(schema)
+    # The spec names its draft as http://json-schema.org/draft/2019-09/schema# (http, "#"),
+    # which jsonschema does not list: say which draft, not "the latest, with a warning".
+    cls = validator_for(schema, default=Draft201909Validator)
+    assert cls is Draft201909Validator
     cls.check_schema(schema)
     return cls(schema)
 
