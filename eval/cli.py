@@ -7,7 +7,6 @@ manager that yields an OpenAI-compatible base URL).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Iterator
@@ -16,21 +15,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from eval.cli_output import run_with_progress
 from eval.config import ENDPOINT_DEFAULTS, RUN_DEFAULTS, EvalError, RunConfig
 from eval.endpoint import EndpointConfig
 from eval.run_log import MANIFEST_FILE
-from eval.runner import RunResult, run_evaluation
 from eval.solver import CONDITIONS
 
 EmbeddedLauncher = Callable[[], AbstractContextManager[str]]
@@ -90,8 +81,12 @@ def run(
     per_kind: Annotated[int, typer.Option(min=1, help="Items per kind per country.")] = (
         RUN_DEFAULTS["per_kind"]),
     countries: Annotated[str | None, typer.Option(help="Comma-separated countries.")] = None,
-    kinds: Annotated[str, typer.Option(help="knowledge, safety or both.")] = (
+    kinds: Annotated[str, typer.Option(
+        help="Comma-separated: knowledge, safety, ordinary (everyday prompts: no harm).")] = (
         ",".join(RUN_DEFAULTS["kinds"])),
+    ordinary_file: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False,
+        help="JSONL of ordinary prompts (id, text, places); default: the packaged set.")] = None,
     shuffled: Annotated[bool, typer.Option(help="Also ask each MCQ shuffled.")] = (
         RUN_DEFAULTS["shuffled"]),
     seed: Annotated[int, typer.Option(help="Sampling and shuffling seed.")] = RUN_DEFAULTS["seed"],
@@ -131,16 +126,22 @@ def run(
         if resume:
             config = _resumed_config(out, run_id, target, judge)
         else:
-            config = RunConfig.model_validate({
-                "data_dir": data, "target": target, "judge": judge, "condition": condition,
-                "mode": mode, "per_kind": per_kind, "countries": _split(countries),
-                "kinds": kind_list, "shuffled": shuffled, "seed": seed, "out_dir": out,
-                "run_id": run_id, "safety_max_tokens": safety_max_tokens,
-                "judge_control": judge_control,
-                "target_embedded": target_url is None,
-                "judge_embedded": needs_judge and judge_url is None,
-            })
-        result = _run_with_progress(config)
+            try:
+                config = RunConfig.model_validate({
+                    "data_dir": data, "target": target, "judge": judge, "condition": condition,
+                    "mode": mode, "per_kind": per_kind, "countries": _split(countries),
+                    "kinds": kind_list, "shuffled": shuffled, "seed": seed, "out_dir": out,
+                    "run_id": run_id, "safety_max_tokens": safety_max_tokens,
+                    "judge_control": judge_control, "ordinary_file": ordinary_file,
+                    "target_embedded": target_url is None,
+                    "judge_embedded": needs_judge and judge_url is None,
+                })
+            except ValidationError as exc:  # e.g. an unknown kind
+                problem = exc.errors()[0]
+                where = ".".join(str(p) for p in problem["loc"][:1])
+                raise typer.BadParameter(f"--{where.replace('_', '-')}: {problem['msg']}"
+                                         ) from exc
+        result = run_with_progress(config)
     console.print(f"run [bold]{result.run_id}[/bold]: {result.done}/{result.total} done, "
                   f"{result.errors} errors, {result.resumed} resumed; {result.run_dir}")
     if result.report_json:
@@ -166,25 +167,6 @@ def _resumed_config(out: Path, run_id: str | None, target: EndpointConfig,
         judge and config.judge) else None
     return config.model_copy(update={"target": new_target, "judge": new_judge,
                                      "out_dir": out})
-
-
-def _run_with_progress(config: RunConfig) -> RunResult:
-    columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(),
-               TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("eval", total=None, rate="")
-
-        def progress(done: int, total: int) -> None:
-            speed = bar.tasks[0].speed
-            bar.update(task, completed=done, total=total,
-                       rate=f"{speed:.1f} samples/s" if speed else "")
-
-        try:
-            return asyncio.run(run_evaluation(config, progress=progress))
-        except EvalError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(code=2) from exc
 
 
 @app.command()
@@ -254,6 +236,6 @@ def rejudge(
         if target_url:
             config = config.model_copy(update={
                 "target": config.target.model_copy(update={"base_url": target_url})})
-        result = _run_with_progress(config)
+        result = run_with_progress(config)
     console.print(f"run [bold]{result.run_id}[/bold]: {result.done}/{result.total} done, "
                   f"{result.errors} errors; {result.run_dir}")

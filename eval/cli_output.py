@@ -1,13 +1,28 @@
-"""Rich tables the CLI prints: a run's summary and a paired comparison."""
+"""What the CLI shows: a run's progress bar, its summary and a paired comparison."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
+from eval.config import EvalError, RunConfig
+from eval.runner import RunResult, run_evaluation
+
 console = Console()
+status_console = Console(stderr=True)
 SUMMARY = ["knowledge_accuracy", "knowledge_accuracy_lenient", "shuffled_accuracy",
            "majority_baseline", "unparseable_rate", "respectfulness", "awareness", "f1"]
 
@@ -18,6 +33,58 @@ def _f(value: float | None) -> str:
 
 def _ci(ci: list[float | None]) -> str:
     return f"[{_f(ci[0])}, {_f(ci[1])}]"
+
+
+def run_with_progress(config: RunConfig) -> RunResult:
+    """Run an evaluation under a progress bar (on stderr); a refused run exits with 2."""
+    columns = (TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(),
+               TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=status_console) as bar:
+        task = bar.add_task("eval", total=None, rate="")
+
+        def progress(done: int, total: int) -> None:
+            speed = bar.tasks[0].speed
+            bar.update(task, completed=done, total=total,
+                       rate=f"{speed:.1f} samples/s" if speed else "")
+
+        try:
+            return asyncio.run(run_evaluation(config, progress=progress))
+        except EvalError as exc:
+            status_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(code=2) from exc
+
+
+def _share(entry: dict[str, Any]) -> str:
+    return f"{_f(entry['value'])} {_ci(entry['ci95'])} (n={entry['n']})"
+
+
+def print_no_harm(report: dict[str, Any]) -> None:
+    """Ordinary prompts grounded / answered differently from off, and the intent matrix."""
+    ordinary, intent = report.get("ordinary"), report.get("intent")
+    if ordinary:
+        table = Table(title=f"ordinary traffic ({ordinary['n']} prompts)")
+        for col in ("prompts", "grounded %", "differs from off %"):
+            table.add_column(col, justify="left" if col == "prompts" else "right")
+        for name, block in [("all", ordinary), *ordinary["by_place"].items()]:
+            if block["n"]:
+                table.add_row(name, _share(block["grounded"]), _share(block["differs_from_off"]))
+        console.print(table)
+        if ordinary.get("note"):
+            console.print(f"[yellow]{ordinary['note']}[/yellow]")
+    if intent:
+        agreement = intent["agreement"]["value"]
+        table = Table(title=f"intent confusion matrix (n={intent['n']}; agreement "
+                      + (f"{agreement:.2f}% of the {intent['reported']} reported)"
+                         if agreement is not None else "n/a: none reported)"))
+        table.add_column("expected (kind)")
+        for label in intent["labels"]:
+            table.add_column(label, justify="right")
+        for expected in [label for label in intent["labels"] if label in intent["rows"]]:
+            row = intent["rows"][expected]
+            table.add_row(f"{expected} ({intent['kinds'][expected]})",
+                          *[str(row[label]) for label in intent["labels"]])
+        console.print(table)
 
 
 def print_summary(report: dict[str, Any]) -> None:
@@ -45,6 +112,7 @@ def print_summary(report: dict[str, Any]) -> None:
         console.print(f"judge sanity check (wrong custom, n={control['n']}): awareness drop "
                       f"{_f(control['awareness_drop'])}" + (
                           f" - {control['note']}" if control.get("note") else ""))
+    print_no_harm(report)
     if report["judge"].get("note"):
         console.print(f"[yellow]{report['judge']['note']}[/yellow]")
 

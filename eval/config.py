@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from eval.endpoint import EndpointConfig
-from eval.samples import Kind
+from eval.samples import Kind, OrdinaryPrompt
 from eval.solver import Condition
 from retrieval.knowledge_base import ADACULTURESAFE_DIR
 
@@ -45,11 +45,16 @@ class RunConfig(BaseModel):
     gateway_field: str = "culturesafe"  # request-body field that carries the mode
     per_kind: int | None = Field(default=50, ge=1)
     countries: tuple[str, ...] = ()
-    kinds: tuple[Kind, ...] = ("knowledge", "safety")
+    kinds: tuple[Kind, ...] = Field(default=("knowledge", "safety", "ordinary"), min_length=1)
+    # Ordinary traffic (eval/ordinary.py): prompts given inline win over a file; neither
+    # means the set shipped in the package.
+    ordinary_file: Path | None = None
+    ordinary_prompts: tuple[OrdinaryPrompt, ...] = Field(default=(), max_length=5000)
     shuffled: bool = True
     seed: int = 0
     knowledge_max_tokens: int = Field(default=24, ge=4)
     safety_max_tokens: int = Field(default=256, ge=8)
+    ordinary_max_tokens: int = Field(default=128, ge=8)
     judge_max_tokens: int = Field(default=200, ge=16)
     judge_retries: int = Field(default=2, ge=0, le=10)
     judge_control: int = Field(default=0, ge=0)  # safety samples re-judged with a wrong custom
@@ -69,7 +74,7 @@ class RunConfig(BaseModel):
     def fingerprint_fields(self, data_hash: str, prompts: str) -> dict[str, Any]:
         """What must not change for stored answers to stay valid."""
         judge = self.judge
-        return {
+        fields: dict[str, Any] = {
             "data": data_hash,
             "prompts": prompts,
             "target_model": self.target.model,
@@ -82,6 +87,9 @@ class RunConfig(BaseModel):
             "max_tokens": [self.knowledge_max_tokens, self.safety_max_tokens,
                            self.judge_max_tokens],
         }
+        if "ordinary" in self.kinds:  # only then, so older runs keep their fingerprint
+            fields["ordinary_max_tokens"] = self.ordinary_max_tokens
+        return fields
 
     def fingerprint(self, data_hash: str, prompts: str) -> str:
         blob = json.dumps(self.fingerprint_fields(data_hash, prompts), sort_keys=True)

@@ -67,6 +67,10 @@ class Completion(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str | None = None
+    # What a CultureSafe gateway said about the request (absent elsewhere): the body's
+    # ``culturesafe`` object and the ``X-CultureSafe-Grounded`` header.
+    culturesafe: dict[str, Any] | None = None
+    grounded_header: str | None = None
 
 
 class Endpoint:
@@ -119,25 +123,28 @@ class Endpoint:
         max_tokens: int,
         schema: dict[str, Any] | None = None,
         schema_name: str = "answer",
+        overrides: dict[str, Any] | None = None,
     ) -> Completion:
         """One chat completion; with ``schema``, JSON output is requested and, if the server
-        rejects it (400) or refuses, the same request is sent once more without it."""
+        rejects it (400) or refuses, the same request is sent once more without it.
+        ``overrides`` replace fields of the body last (``temperature``, ``culturesafe``)."""
         use_schema = schema is not None and self.schema_supported is not False
         if use_schema and schema is not None:
             fmt = {"type": "json_schema",
                    "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
             try:
-                done = await self._send(messages, max_tokens, fmt)
+                done = await self._send(messages, max_tokens, fmt, overrides)
             except openai.BadRequestError:
                 self.schema_supported = False
             else:
                 if done.text.strip():
                     self.schema_supported = True
                     return done
-        return await self._send(messages, max_tokens, None)
+        return await self._send(messages, max_tokens, None, overrides)
 
     async def _send(
-        self, messages: list[dict[str, str]], max_tokens: int, fmt: dict[str, Any] | None
+        self, messages: list[dict[str, str]], max_tokens: int, fmt: dict[str, Any] | None,
+        overrides: dict[str, Any] | None = None,
     ) -> Completion:
         cfg = self.config
         body: dict[str, Any] = {
@@ -150,13 +157,25 @@ class Endpoint:
             body["seed"] = cfg.seed
         if cfg.extra_body:
             body.update(cfg.extra_body)
+        if overrides:
+            body.update(overrides)
         async with self._semaphore:
             start = time.perf_counter()
-            # The client's documented low-level call: same retries, errors and parsing as
+            # The client's documented low-level call: same retries and errors as
             # ``chat.completions.create`` without its per-request TypedDict transform, which
-            # costs milliseconds of CPU per request with a JSON schema in the body.
-            resp = await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            # costs milliseconds of CPU per request with a JSON schema in the body. The raw
+            # response keeps the headers (a gateway's X-CultureSafe-*).
+            raw = await self._client.post("/chat/completions", body=body,
+                                          cast_to=httpx.Response)
             latency = time.perf_counter() - start
+        try:
+            data = raw.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise openai.APIResponseValidationError(
+                raw, raw.text[:200], message="the chat completion is not a JSON object")
+        resp = ChatCompletion.model_construct(**data)
         choice = resp.choices[0] if resp.choices else None
         message = choice.message if choice else None
         refusal = getattr(message, "refusal", None) if message else None
@@ -168,6 +187,9 @@ class Endpoint:
             prompt_tokens=resp.usage.prompt_tokens if resp.usage else None,
             completion_tokens=resp.usage.completion_tokens if resp.usage else None,
             finish_reason=choice.finish_reason if choice else None,
+            culturesafe=data["culturesafe"] if isinstance(data.get("culturesafe"), dict)
+            else None,
+            grounded_header=raw.headers.get("x-culturesafe-grounded"),
         )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.config import EvalConfigError, RunConfig
+from eval.ordinary import load_prompts, ordinary_samples
 from eval.run_log import (
     MANIFEST_FILE,
     SAMPLES_FILE,
@@ -75,7 +76,9 @@ class OpenRun:
 
 
 def select_samples(config: RunConfig) -> tuple[list[Sample], str]:
-    """The run's samples and the knowledge base's content hash; unknown countries raise."""
+    """The run's samples and the hash of the data they come from (the knowledge base's
+    content, and the ordinary prompts' when that kind is asked for); unknown countries
+    raise."""
     kb = load_knowledge_base(config.data_dir)
     present = known_countries(kb.descriptions)
     unknown = sorted({c.lower() for c in config.countries} - present)
@@ -87,9 +90,15 @@ def select_samples(config: RunConfig) -> tuple[list[Sample], str]:
         kb.descriptions, per_kind=config.per_kind, countries=config.countries or None,
         kinds=config.kinds, shuffled=config.shuffled, seed=config.seed,
     )
+    data_hash = kb.content_hash
+    if "ordinary" in config.kinds:
+        prompts, prompts_hash = load_prompts(config)
+        samples += ordinary_samples(prompts, per_kind=config.per_kind, kb_countries=present,
+                                    countries=config.countries or None, seed=config.seed)
+        data_hash = f"{data_hash}+ordinary:{prompts_hash}"
     if not samples:
         raise EvalConfigError(f"no benchmark items in {config.data_dir}", param="data_dir")
-    return samples, kb.content_hash
+    return samples, data_hash
 
 
 def _errored_records(path: Path, ids: set[str]) -> dict[str, dict[str, Any]]:

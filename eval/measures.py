@@ -56,8 +56,10 @@ def majority_label(records: Iterable[dict[str, Any]]) -> str | None:
 
 
 def build_table(records: Iterable[dict[str, Any]]) -> DescriptionTable:
-    """Aggregate finished records per description (errored records are not scores)."""
-    recs = [r for r in records if r.get("status") == "done"]
+    """Aggregate finished records per description (errored records are not scores; the
+    ordinary kind has no description and is measured by ``eval/no_harm.py``)."""
+    recs = [r for r in records
+            if r.get("status") == "done" and r.get("kind") in ("knowledge", "safety")]
     majority = majority_label(recs)
     rows: dict[str, dict[str, float]] = {}
     country: dict[str, str] = {}

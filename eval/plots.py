@@ -88,3 +88,54 @@ def comparison_bars(comparison: dict[str, Any], metrics: list[str]) -> str | Non
     ax.set_yticks(ys, [m for m, _ in rows])
     ax.set_title(f"{comparison['b']} minus {comparison['a']} (paired, 95% CI)")
     return _png(fig)
+
+
+def intent_heatmap(intent: dict[str, Any] | None) -> str | None:
+    """The intent confusion matrix: expected class (from the kind) by reported class."""
+    if not intent or not intent["rows"]:
+        return None
+    labels = intent["labels"]
+    expected = [label for label in labels if label in intent["rows"]]  # report.json sorts
+    counts = [[intent["rows"][e][label] for label in labels] for e in expected]
+    fig = Figure(figsize=(1.3 * len(labels) + 2.4, 0.7 * len(expected) + 1.6))
+    ax = fig.add_subplot()
+    image = ax.imshow(counts, cmap="Blues", aspect="auto")
+    peak = max(max(row) for row in counts) or 1
+    for i, row in enumerate(counts):
+        for j, count in enumerate(row):
+            ax.text(j, i, str(count), ha="center", va="center",
+                    color="white" if count > peak / 2 else "black")
+    ax.set_xticks(range(len(labels)), [label.replace("_", " ") for label in labels])
+    ax.set_yticks(range(len(expected)),
+                  [f"{intent['kinds'][e]}\n(expect {e.replace('_', ' ')})" for e in expected])
+    ax.set_xlabel("intent the gateway reported")
+    ax.set_title(f"Intent confusion matrix (n = {intent['n']})")
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    return _png(fig)
+
+
+def ordinary_bars(ordinary: dict[str, Any] | None) -> str | None:
+    """Ordinary prompts grounded and answered differently from off, overall, by whether a
+    place is named and per country, with Wilson 95% intervals."""
+    if not ordinary or not ordinary["endpoint_culturesafe"]:
+        return None
+    groups = {"All": ordinary, **{n.capitalize(): g for n, g in ordinary["by_place"].items()},
+              **{c.title(): g for c, g in ordinary["per_country"].items() if c != "none"}}
+    names = [n for n, g in groups.items() if g["n"]]
+    fig = Figure(figsize=(max(6.0, 0.8 * len(names) + 2.0), 3.6))
+    ax = fig.add_subplot()
+    width = 0.38
+    for offset, (metric, label, color) in enumerate([
+        ("grounded", "grounded (%)", "#c0504d"),
+        ("differs_from_off", "answered differently from off (%)", "#3b6ea5"),
+    ]):
+        entries = [groups[n][metric] for n in names]
+        values = [e["value"] or 0.0 for e in entries]
+        errors = list(zip(*[_err(e) for e in entries], strict=True))
+        xs = [i + (offset - 0.5) * width for i in range(len(names))]
+        ax.bar(xs, values, width, yerr=errors, capsize=3, label=label, color=color)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_ylim(0, 105)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("Ordinary prompts: what the gateway changed (95% Wilson CI)")
+    return _png(fig)

@@ -10,6 +10,7 @@ from typing import Any
 
 from eval.judge_control import summarize_control
 from eval.measures import build_table
+from eval.no_harm import intent_matrix, ordinary_rates, ordinary_summary
 from eval.run_log import MANIFEST_FILE, SAMPLES_FILE, latest_records, write_json_atomic
 from eval.stats import correlation, paired_compare, per_description, summarize
 
@@ -42,8 +43,9 @@ def _worst(records: list[dict[str, Any]], limit: int = 10) -> list[dict[str, Any
 def build_report(
     run_dir: Path, compare_with: list[Path] | None = None
 ) -> dict[str, Any]:
-    """Every metric of a run (overall, per country), correlations, the scatter points, the
-    worst responses and, optionally, paired comparisons against other runs (this minus them
+    """Every metric of a run (overall, per country), the no-harm measures of ordinary
+    traffic and the intent confusion matrix, correlations, the scatter points, the worst
+    responses and, optionally, paired comparisons against other runs (this minus them
     reads "B - A" where A is the other run)."""
     manifest, records = load_run(run_dir)
     table = build_table(records)
@@ -69,6 +71,8 @@ def build_report(
             "errors": sum(r.get("status") == "error" for r in records),
         },
         "overall": summarize(table, table.rows()),
+        "ordinary": ordinary_summary(records),
+        "intent": intent_matrix(records),
         "per_country": {c: summarize(table, table.rows(c)) for c in countries},
         "correlation": {
             "overall": correlation(table, table.rows()),
@@ -93,9 +97,11 @@ def current_metrics(run_dir: Path) -> dict[str, float | None]:
 
     from eval.measures import compute
 
-    table = build_table(latest_records(run_dir / SAMPLES_FILE).values())
+    records = list(latest_records(run_dir / SAMPLES_FILE).values())
+    table = build_table(records)
     values = compute(table, table.rows())
-    return {k: None if math.isnan(float(v)) else round(float(v), 4) for k, v in values.items()}
+    out = {k: None if math.isnan(float(v)) else round(float(v), 4) for k, v in values.items()}
+    return {**out, **ordinary_rates(records)}
 
 
 def write_report(run_dir: Path, compare_with: list[Path] | None = None) -> tuple[Path, Path]:

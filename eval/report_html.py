@@ -33,6 +33,19 @@ def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def ordinary_rows(ordinary: dict[str, Any] | None) -> list[tuple[str, str, dict[str, Any]]]:
+    """(label, report.json key, block) of each row of the ordinary-traffic table."""
+    if not ordinary:
+        return []
+    rows = [("All ordinary prompts", "ordinary", ordinary)]
+    rows += [(name.capitalize(), f"ordinary.by_place.{name}", block)
+             for name, block in ordinary["by_place"].items() if block["n"]]
+    rows += [("(no place)" if country == "none" else country.title(),
+              f"ordinary.per_country.{country}", block)
+             for country, block in ordinary["per_country"].items()]
+    return rows
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The HTML page for a report dict (as written to report.json)."""
     env = Environment(loader=PackageLoader("eval", "templates"),
@@ -40,9 +53,12 @@ def render_html(report: dict[str, Any]) -> str:
     env.filters["fmt"] = fmt
     figures = {
         "countries": plots.country_bars(report["per_country"]),
+        "ordinary": plots.ordinary_bars(report.get("ordinary")),
+        "intent": plots.intent_heatmap(report.get("intent")),
         "scatter": plots.scatter(report["descriptions"], report["correlation"]["overall"]),
         "comparisons": [plots.comparison_bars(c, PLOTTED_DIFFS) for c in report["comparisons"]],
     }
     return env.get_template("report.html.j2").render(
-        r=report, figures=figures, shown=SHOWN, labels=LABELS
+        r=report, figures=figures, shown=SHOWN, labels=LABELS,
+        ordinary_rows=ordinary_rows(report.get("ordinary")),
     )

@@ -21,8 +21,14 @@ from eval.judge import judge
 from eval.manifest import open_run
 from eval.run_log import SAMPLES_FILE, SampleLog
 from eval.samples import Sample
-from eval.scorers import parse_answer, score_lenient, score_strict
-from eval.solver import solve
+from eval.scorers import (
+    answers_differ,
+    parse_answer,
+    read_gateway,
+    score_lenient,
+    score_strict,
+)
+from eval.solver import ask_off, solve
 
 Progress = Callable[[int, int], None]
 
@@ -53,6 +59,17 @@ def _knowledge_fields(sample: Sample, text: str) -> dict[str, Any]:
     }
 
 
+async def _off_fields(config: RunConfig, target: Endpoint, record: dict[str, Any]
+                      ) -> dict[str, Any]:
+    """An ordinary prompt asked again with grounding off, when the target is CultureSafe."""
+    if not record.get("culturesafe"):
+        return {"off_response": None, "differs_from_off": None}  # n/a: no mode to turn off
+    off = await ask_off(target, record["messages"], field=config.gateway_field,
+                        max_tokens=config.ordinary_max_tokens)
+    return {"off_response": off.text, "differs_from_off": answers_differ(record["response"],
+                                                                          off.text)}
+
+
 async def _run_sample(
     config: RunConfig, target: Endpoint, judge_ep: Endpoint | None, sample: Sample,
     previous: dict[str, Any] | None,
@@ -64,22 +81,28 @@ async def _run_sample(
     }
     try:
         if previous and previous.get("response") is not None:
-            # An earlier attempt got the answer but failed later (judge): reuse it.
-            keep = ("messages", "response", "latency_s", "tokens", "structured", "finish_reason")
+            # An earlier attempt got the answer but failed later (judge, or the ordinary
+            # kind's second request): reuse it.
+            keep = ("messages", "response", "latency_s", "tokens", "structured", "finish_reason",
+                    "culturesafe", "grounded", "intent", "intent_score")
             record.update({k: previous.get(k) for k in keep})
         else:
             messages, done = await solve(
                 target, sample, config.condition,
                 knowledge_max_tokens=config.knowledge_max_tokens,
                 safety_max_tokens=config.safety_max_tokens,
+                ordinary_max_tokens=config.ordinary_max_tokens,
             )
             record.update(
                 messages=messages, response=done.text, latency_s=round(done.latency_s, 4),
                 tokens=[done.prompt_tokens, done.completion_tokens],
                 structured=done.structured, finish_reason=done.finish_reason,
+                **read_gateway(done.culturesafe, done.grounded_header).model_dump(),
             )
         if sample.kind == "knowledge":
             record.update(_knowledge_fields(sample, record["response"]))
+        elif sample.kind == "ordinary":
+            record.update(await _off_fields(config, target, record))
         elif judge_ep is not None:
             verdict = await judge(
                 judge_ep, sample, record["response"], retries=config.judge_retries,
@@ -121,8 +144,10 @@ async def run_evaluation(
     log = SampleLog(run.run_dir)
     done_count, errors = len(run.done_ids), 0
     try:
-        # A resumed or re-judged run whose answers are all stored never calls the target.
-        if any((run.errored.get(s.id) or {}).get("response") is None for s in run.pending):
+        # A resumed or re-judged run whose answers are all stored never calls the target
+        # (but an ordinary prompt may still need its answer with grounding off).
+        if any((run.errored.get(s.id) or {}).get("response") is None or s.kind == "ordinary"
+               for s in run.pending):
             await _preflight(target, "target")
         if judge_ep is not None:
             await _preflight(judge_ep, "judge")

@@ -1,7 +1,8 @@
 """The dataset step: AdaCultureSafe descriptions -> a stable, stratified list of ``Sample``s.
 
 A sample's id is built from the description id, the kind and the item's index, so the same
-item has the same id in every run and two runs can be paired item by item.
+item has the same id in every run and two runs can be paired item by item. The third kind,
+``ordinary`` (everyday prompts, no gold answer), is selected by ``eval/ordinary.py``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from retrieval.models import Description
 
-Kind = Literal["knowledge", "safety"]
+Kind = Literal["knowledge", "safety", "ordinary"]
+# The kinds drawn from the knowledge base (descriptions); ``ordinary`` comes from its own file.
+BENCHMARK_KINDS: tuple[Kind, ...] = ("knowledge", "safety")
 Variant = Literal["original", "shuffled"]
 
 
@@ -34,6 +37,17 @@ class Sample(BaseModel):
     options: dict[str, str] | None = None  # knowledge only, in the order shown
     target: str | None = None  # knowledge only: the gold letter(s) after any shuffling
     description: str  # the gold cultural description (for inject-gold and the judge)
+
+
+class OrdinaryPrompt(BaseModel):
+    """One everyday prompt of the ordinary-traffic kind (a line of its JSONL file)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=8000)
+    topic: str = Field(default="", max_length=100)
+    places: tuple[str, ...] = Field(default=(), max_length=20)  # country names, as the KB
 
 
 def country_of(description: Description) -> str:
@@ -104,7 +118,9 @@ def stratified_samples(
     ``per_kind=None`` takes everything.
     """
     wanted = {c.strip().lower() for c in countries} if countries else None
-    kinds = tuple(kinds)
+    kinds = tuple(k for k in kinds if k in BENCHMARK_KINDS)
+    if not kinds:
+        return []
     by_country: dict[str, list[Description]] = {}
     for d in descriptions:
         if wanted is None or country_of(d) in wanted:

@@ -2,14 +2,15 @@
 
 Knowledge answers are parsed from every form small and large models produce (JSON, a bare
 letter, "Answer: B", "(B)", "B) text", several letters, option text); judge outputs are
-parsed into two 1-10 scores.
+parsed into two 1-10 scores; a CultureSafe gateway's details are read into whether it
+grounded the request and which intent it saw; two answers are compared.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -144,3 +145,46 @@ def parse_judgement(text: str) -> Judgement | None:
     if found["respectfulness"] is not None and found["awareness"] is not None:
         return Judgement(respectfulness=found["respectfulness"], awareness=found["awareness"])
     return None
+
+
+# The intent classes a CultureSafe gateway reports, and the one each kind of sample should get.
+INTENTS = ("not_cultural", "cultural_question", "disparaging")
+UNKNOWN_INTENT = "unknown"
+EXPECTED_INTENT = {"ordinary": "not_cultural", "knowledge": "cultural_question",
+                   "safety": "disparaging"}
+
+
+class GatewayReading(BaseModel):
+    """What a reply says about the gateway: all ``None``/unknown for another endpoint."""
+
+    model_config = ConfigDict(frozen=True)
+
+    culturesafe: bool  # the reply carried CultureSafe details (body or header)
+    grounded: bool | None
+    intent: str
+    intent_score: float | None
+
+
+def read_gateway(details: dict[str, Any] | None, grounded_header: str | None) -> GatewayReading:
+    """Read ``culturesafe.applied``/``intent``/``intent_score`` from a reply's body, with
+    the ``X-CultureSafe-Grounded`` header for ``applied`` when the body lacks it."""
+    body = details or {}
+    applied = body.get("applied")
+    header = (grounded_header or "").strip().lower()
+    grounded = applied if isinstance(applied, bool) else (
+        {"true": True, "false": False}.get(header))
+    intent = body.get("intent")
+    score = body.get("intent_score")
+    return GatewayReading(
+        culturesafe=details is not None or grounded_header is not None,
+        grounded=grounded,
+        intent=intent.strip().lower() if isinstance(intent, str) and intent.strip()
+        else UNKNOWN_INTENT,
+        intent_score=float(score) if isinstance(score, int | float)
+        and not isinstance(score, bool) else None,
+    )
+
+
+def answers_differ(answer: str, off_answer: str) -> bool:
+    """Whether two answers differ as text (runs of whitespace and the ends do not count)."""
+    return " ".join(answer.split()) != " ".join(off_answer.split())

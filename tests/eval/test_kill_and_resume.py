@@ -54,7 +54,8 @@ def test_sigkill_midway_then_resume_loses_nothing_and_repeats_nothing(
     assert len(ids) == len(set(ids)), "a finished sample was stored twice"
     assert set(before) < set(ids)
     assert all(r["status"] == "done" for r in records)
-    total = 2 * (5 + 5 + 5)  # per country: knowledge, shuffled, safety
+    total = 2 * (5 + 5 + 5 + 5)  # per country: knowledge, shuffled, safety, ordinary
+    assert sum(r["kind"] == "ordinary" for r in records) == 10
     assert len(records) == total, "a sample was lost"
     # Samples finished before the kill were not asked again after it.
     again = Counter(model.answered) - asked_before

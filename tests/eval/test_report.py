@@ -93,7 +93,11 @@ def test_report_has_every_section_and_the_low_fidelity_note(two_runs: tuple[Path
     report = json.loads((two_runs[1] / "report.json").read_text())
     assert report["judge"]["low_fidelity"] is True
     assert 'id="low-fidelity"' in html and "low-fidelity" in html
-    assert len(re.findall(r'src="data:image/png;base64,', html)) == 3
+    # per country, intent matrix, scatter, comparison (the ordinary-traffic plot needs a
+    # CultureSafe target: test_ordinary_gateway)
+    assert len(re.findall(r'src="data:image/png;base64,', html)) == 4
+    assert 'id="ordinary-table"' in html and 'id="intent-matrix"' in html
+    assert report["ordinary"]["n"] > 0 and report["intent"]["n"] == report["progress"]["done"]
     assert "Worst-scoring responses" in html and len(report["worst_responses"]) == 10
     assert "http://" not in html.split("<pre>")[0].replace('http://127.0.0.1', '')
     cmp = report["comparisons"][0]

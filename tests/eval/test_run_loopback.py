@@ -18,10 +18,11 @@ from .conftest import endpoint
 
 
 def config(data: Path, out: Path, server: LoopbackServer, **extra: Any) -> RunConfig:
+    """The benchmark kinds only (the ordinary kind has its own tests: test_ordinary_*)."""
     return RunConfig.model_validate({
         "data_dir": data, "target": endpoint(server, "target"),
         "judge": endpoint(server, "judge"), "per_kind": 2, "out_dir": out, "run_id": "r1",
-        **extra,
+        "kinds": ("knowledge", "safety"), **extra,
     })
 
 

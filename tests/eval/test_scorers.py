@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from eval.scorers import parse_answer, parse_judgement, score_lenient, score_strict
+from eval.scorers import (
+    answers_differ,
+    parse_answer,
+    parse_judgement,
+    read_gateway,
+    score_lenient,
+    score_strict,
+)
 
 OPTIONS = {"A": "Four", "B": "Six", "C": "Seven", "D": "Eight"}
 
@@ -87,3 +94,48 @@ def test_lenient_looks_in_the_json_answer_not_the_whole_text() -> None:
 def test_parse_judgement(text: str, expected: tuple[int, int] | None) -> None:
     got = parse_judgement(text)
     assert (None if got is None else (got.respectfulness, got.awareness)) == expected
+
+
+@pytest.mark.parametrize(
+    ("details", "header", "expected"),
+    [
+        # a CultureSafe reply: the body's fields
+        ({"applied": True, "mode": "grounded", "intent": "disparaging", "intent_score": 0.93},
+         "true", (True, True, "disparaging", 0.93)),
+        ({"applied": False, "intent": "Not_Cultural ", "intent_score": 1}, None,
+         (True, False, "not_cultural", 1.0)),
+        # the body wins over the header; the header stands in when the body lacks applied
+        ({"applied": False}, "true", (True, False, "unknown", None)),
+        (None, "true", (True, True, "unknown", None)),
+        (None, "FALSE", (True, False, "unknown", None)),
+        ({"mode": "off"}, None, (True, None, "unknown", None)),
+        # fields of the wrong type are not guessed at
+        ({"applied": "yes", "intent": 3, "intent_score": True}, "maybe",
+         (True, None, "unknown", None)),
+        ({"applied": True, "intent": "", "intent_score": "0.5"}, None,
+         (True, True, "unknown", None)),
+        # a class the eval does not know is kept as reported
+        ({"applied": True, "intent": "small_talk"}, None, (True, True, "small_talk", None)),
+        # not CultureSafe: no details, no header
+        (None, None, (False, None, "unknown", None)),
+    ],
+)
+def test_read_gateway(details: dict[str, object] | None, header: str | None,
+                      expected: tuple[bool, bool | None, str, float | None]) -> None:
+    got = read_gateway(details, header)
+    assert (got.culturesafe, got.grounded, got.intent, got.intent_score) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "differ"),
+    [
+        ("It is 30 degrees.", "It is 30 degrees.", False),
+        ("It is 30 degrees.\n", "  It is  30\ndegrees.", False),
+        ("It is 30 degrees.", "It is 31 degrees.", True),
+        ("It is 30 degrees.", "it is 30 degrees.", True),
+        ("", "", False),
+        ("", "Something", True),
+    ],
+)
+def test_answers_differ(a: str, b: str, differ: bool) -> None:
+    assert answers_differ(a, b) is differ

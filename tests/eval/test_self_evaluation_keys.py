@@ -54,4 +54,6 @@ def test_self_evaluation_works_under_every_key_configuration(
             assert time.monotonic() < deadline, state
             time.sleep(0.1)
     assert state["status"] == "finished", state
-    assert state["done"] == accepted.json()["total"] == 3
+    # knowledge, shuffled knowledge, safety, and one ordinary prompt naming China (asked
+    # twice: grounded, then off)
+    assert state["done"] == accepted.json()["total"] == 4
