@@ -32,7 +32,7 @@ from eval.job_lease import LeaseUnavailable
 from eval.jobs import JobManager
 from eval.report import REPORT_JSON
 from eval.run_log import RUN_ID_PATTERN, valid_run_id
-from eval.samples import Kind
+from eval.samples import Kind, OrdinaryPrompt
 
 # Sent in an HTTP header: visible ASCII only (anything else cannot be encoded: a 500).
 _API_KEY_PATTERN = r"^[\x21-\x7e]{1,512}$"
@@ -71,6 +71,10 @@ class EvaluateRequest(BaseModel):
     per_kind: int = Field(default=10, ge=1, le=100_000)
     countries: list[str] = Field(default_factory=list, max_length=64)
     kinds: list[Kind] = Field(default=list(RUN_DEFAULTS["kinds"]), min_length=1)
+    # The ordinary kind's prompts, inline (a server path from a client would let it read
+    # the server's files); omitted: the set shipped with the package.
+    ordinary_prompts: list[OrdinaryPrompt] | None = Field(default=None, min_length=1,
+                                                          max_length=5000)
     shuffled: StrictBool = RUN_DEFAULTS["shuffled"]  # JSON true/false only, as the schema says
     seed: int = RUN_DEFAULTS["seed"]
     run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN)
@@ -145,6 +149,7 @@ def _run_config(body: EvaluateRequest, settings: Settings, own_url: str) -> RunC
         data_dir=data_dir, target=target, judge=judge, condition=body.condition,
         mode=body.mode, per_kind=body.per_kind, countries=tuple(body.countries),
         kinds=tuple(body.kinds), shuffled=body.shuffled, seed=body.seed,
+        ordinary_prompts=tuple(body.ordinary_prompts or ()),
         run_id=body.run_id, out_dir=settings.runs_dir)
 
 

@@ -76,9 +76,11 @@ def test_post_evaluate_runs_in_the_background_and_serves_the_report(
                 "run_id": "api-run"}
         accepted = client.post("/evaluate", json=body)
         assert accepted.status_code == 202, accepted.text
-        assert accepted.json()["id"] == "api-run" and accepted.json()["total"] == 6
+        # per country: knowledge, shuffled, safety and an ordinary prompt naming it
+        assert accepted.json()["id"] == "api-run" and accepted.json()["total"] == 8
         state = wait_for(client, "api-run")
-        assert state["done"] == 6 and state["metrics"]["respectfulness"] is not None
+        assert state["done"] == 8 and state["metrics"]["respectfulness"] is not None
+        assert state["metrics"]["ordinary_grounded"] is None  # the loopback is not CultureSafe
         wait_for_report = time.monotonic() + 60
         while not client.get("/evaluate/api-run").json()["report_ready"]:
             assert time.monotonic() < wait_for_report
@@ -87,7 +89,8 @@ def test_post_evaluate_runs_in_the_background_and_serves_the_report(
         assert html.status_code == 200 and "text/html" in html.headers["content-type"]
         assert "api-run" in html.text
         report = client.get("/evaluate/api-run/report.json").json()
-        assert report["progress"]["done"] == 6
+        assert report["progress"]["done"] == 8 and report["ordinary"]["n"] == 2
+        assert "Ordinary traffic (no harm)" in html.text
 
 
 def test_default_target_is_the_gateway_itself_with_the_grounding_mode(
@@ -135,6 +138,61 @@ def test_bad_requests_get_an_openai_error_before_any_work(
     assert list(tmp_path.iterdir()) == []
 
 
+ORDINARY = [{"id": "kyiv", "text": "Is it cold in Kyiv in May?", "places": ["Ukraine"]},
+            {"id": "code", "text": "Sort a list in Go.", "places": []},
+            {"id": "seville", "text": "Best tapas near Seville cathedral?", "places": ["Spain"]}]
+
+
+def test_the_ordinary_kind_against_the_gateway_itself_with_inline_prompts(
+    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url, \
+            httpx.Client(base_url=url, timeout=30) as client:
+        body = {"kinds": ["ordinary"], "ordinary_prompts": ORDINARY, "run_id": "no-harm"}
+        accepted = client.post("/evaluate", json=body)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["total"] == 3
+        state = wait_for(client, "no-harm")
+    # the gateway (no passages: nothing to ground) forwards each prompt untouched, so the
+    # loopback model answers it as it does with grounding off
+    assert state["metrics"]["ordinary_grounded"] == 0.0
+    assert state["metrics"]["ordinary_differs_from_off"] == 0.0
+    records = list(read_records(tmp_path / "no-harm" / SAMPLES_FILE))
+    assert sorted(r["id"] for r in records) == ["ordinary:code", "ordinary:kyiv",
+                                                "ordinary:seville"]
+    assert all(r["culturesafe"] and r["off_response"] == r["response"] for r in records)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"kinds": ["ordinary", "telepathy"]}, "kinds[1]"),
+        ({"kinds": []}, "kinds"),
+        ({"kinds": "ordinary"}, "kinds"),
+        ({"ordinary_prompts": []}, "ordinary_prompts"),
+        ({"ordinary_prompts": [{"id": "a"}]}, "ordinary_prompts[0].text"),
+        ({"ordinary_prompts": [{"id": "a", "text": ""}]}, "ordinary_prompts[0].text"),
+        ({"ordinary_prompts": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]},
+         "ordinary_prompts"),
+        ({"ordinary_prompts": {"id": "a", "text": "x"}}, "ordinary_prompts"),
+        ({"ordinary_file": "/etc/passwd"}, "ordinary_file"),  # no server paths from clients
+    ],
+)
+def test_bad_ordinary_values_get_a_400_in_the_openai_shape(
+    mini_data: Path, tmp_path: Path, loopback: LoopbackServer, body: dict[str, Any],
+    param: str
+) -> None:
+    with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url:
+        base = {"target_url": loopback.base_url, "judge_url": loopback.base_url,
+                "condition": "plain"}
+        response = httpx.post(f"{url}/evaluate", json={**base, **body}, timeout=30)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert set(error) == {"message", "type", "param", "code"}
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("run_id", ["..", "..%2F..%2Fetc", "a%00b", "nope"])
 def test_unknown_or_hostile_run_ids_are_refused(
     mini_data: Path, tmp_path: Path, loopback: LoopbackServer, run_id: str
@@ -153,7 +211,7 @@ def test_a_job_interrupted_by_shutdown_resumes_on_the_next_start(
     with LoopbackServer(slow) as upstream:
         body = {"target_url": upstream.base_url, "judge_url": upstream.base_url,
                 "condition": "plain", "per_kind": 3, "concurrency": 1,
-                "judge_concurrency": 1, "run_id": "restart"}
+                "judge_concurrency": 1, "run_id": "restart", "kinds": ["knowledge", "safety"]}
         log = tmp_path / "restart" / SAMPLES_FILE
         with serve(gateway(upstream.base_url, mini_data, tmp_path)) as url:
             assert httpx.post(f"{url}/evaluate", json=body, timeout=30).status_code == 202
