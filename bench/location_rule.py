@@ -14,8 +14,8 @@ gateway does: the last user turn alone and with the previous one, best score win
 * ``R@3``: share of queries with a relevant description in the top 3;
 * ``wrong``: share of returned top-3 passages of another country than the query's;
 * ``q wrong``: share of queries with at least one such passage;
-* ``named wrong``: the same among queries whose text names a knowledge-base location that
-  has a passing description (the target is 0).
+* ``named wrong``: among queries whose text names their country and get a passage of it,
+  those with a passage of a location the text does not name (the target is 0).
 
 AdaCultureSafe is also ranked without a threshold (R@1/R@5 over all descriptions, as
 ``bench/retrieval_recall.py`` does) so the rule's effect on its recall is seen.
@@ -125,7 +125,7 @@ def row(retriever: HybridRetriever, queries: list[Query]) -> dict[str, float]:
         names = {n for t in query.texts for n in detect(t)}
         if query.country in names and any(p.location == query.country for p in found):
             named += 1
-            named_wrong += bool(bad)
+            named_wrong += any(p.location not in names for p in found)
     n = len(queries)
     return {"n": n, "grounded": grounded / n, "R@3": recall / n,
             "wrong": wrong / returned if returned else 0.0, "q wrong": q_wrong / n,
