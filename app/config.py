@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from retrieval.build import DEFAULT_INDEX_DIR
+from retrieval.crosslingual import DEFAULT_THRESHOLD as MULTILINGUAL_THRESHOLD
 from retrieval.embedder_factory import DEFAULT_BACKEND, DEFAULT_CACHE_DIR, EmbedderBackend
 
 GroundingMode = Literal["off", "elicit", "inject", "grounded"]
@@ -64,6 +65,15 @@ class Settings(BaseSettings):
     # A failed retrieval fails the request (503) unless this is set: then the request is
     # served ungrounded (applied: false) with an X-CultureSafe-Warning header.
     retrieval_fail_open: bool = False
+    # The intent gate (retrieval/intent.py) on the query vector: not_cultural requests go
+    # upstream untouched, and the voice follows its class. False: the threshold alone
+    # decides, in the disparaging voice (the behaviour before the gate).
+    intent_gate: bool = True
+    # Non-English queries go to multilingual-e5 (+ USE) over a second index of the same
+    # descriptions (retrieval/routing.py), with their own threshold (an e5 cosine) and
+    # gate. False: every query takes the English MiniLM path.
+    multilingual_retrieval: bool = True
+    multilingual_threshold: float = Field(default=MULTILINGUAL_THRESHOLD, ge=-1.0, le=1.0)
     # torch CPU threads for the query embedder, set at start-up; 0: torch's default.
     # 1 measured fastest on a shared 2-core machine (BENCHMARKS.md, "Gateway overhead").
     embedder_threads: int = Field(default=1, ge=0)

@@ -100,22 +100,29 @@ def _lifespan(settings: Settings, metrics: Metrics, retriever: Retriever | None)
 
             def _build_retriever() -> Retriever:
                 from retrieval.build import build_retriever
+                from retrieval.multilingual import build_routed_retriever
 
                 if remote:  # the index too is built through it, so all vectors agree
                     built["embedder"] = _remote_embedder(settings)
                     stack.callback(built["embedder"].close)
-                return build_retriever(
-                    data_dir=settings.data_dir,
-                    index_dir=settings.index_dir,
-                    embedder_model=settings.embedder_model,
-                    threshold=settings.similarity_threshold,
-                    rebuild=settings.rebuild_index,
-                    embedder_backend=settings.embedder_backend,
-                    embedder_cache_dir=settings.embedder_cache_dir,
-                    embedder_threads=settings.embedder_threads,
-                    query_cache_size=settings.query_cache_size,
-                    embedder=built.get("embedder"),
-                )
+                options: dict[str, Any] = {
+                    "data_dir": settings.data_dir,
+                    "index_dir": settings.index_dir,
+                    "embedder_model": settings.embedder_model,
+                    "threshold": settings.similarity_threshold,
+                    "rebuild": settings.rebuild_index,
+                    "embedder_backend": settings.embedder_backend,
+                    "embedder_cache_dir": settings.embedder_cache_dir,
+                    "embedder_threads": settings.embedder_threads,
+                    "query_cache_size": settings.query_cache_size,
+                    "embedder": built.get("embedder"),
+                    "intent_gate": settings.intent_gate,
+                }
+                if settings.multilingual_retrieval:  # non-English text on e5 (+ USE)
+                    return build_routed_retriever(
+                        multilingual_threshold=settings.multilingual_threshold, **options
+                    )
+                return build_retriever(**options)
 
             try:
                 async with anyio.create_task_group() as group:

@@ -1,6 +1,7 @@
 """``build_retriever``: the one entry point that turns settings into a ready retriever.
 
-It loads the knowledge base, loads (or builds and saves) its FAISS index, and puts the
+It loads the knowledge base, loads (or builds and saves) its FAISS index, loads (or fits
+and saves beside it) the intent gate on the query embedder's vectors, and puts the
 query-embedding cache in front of the query embedder. The gateway, the CLI and the tests
 all build their retriever here, so none of them reaches into a retriever afterwards.
 """
@@ -57,6 +58,7 @@ def build_retriever(
     embedder_cache_dir: Path = DEFAULT_CACHE_DIR,
     embedder_threads: int = 1,
     query_cache_size: int = 0,
+    intent_gate: bool = True,
 ) -> HybridRetriever:
     """Load the knowledge base and its index (building and saving it if absent).
 
@@ -74,6 +76,8 @@ def build_retriever(
             is loaded (:func:`retrieval.embedder_factory.load_embedder`).
         query_cache_size: query embeddings kept in an LRU cache
             (:class:`retrieval.embedding_cache.CachedEmbedder`); 0: no cache.
+        intent_gate: load or fit the intent gate (:mod:`retrieval.intent`) on the query
+            embedder, after the index is saved (saving swaps the directory); False: none.
     """
     kb = load_knowledge_base(data_dir)
     given = embedder
@@ -104,6 +108,11 @@ def build_retriever(
         with _progress_bar(progress, f"Embedding {len(kb.descriptions)} descriptions") as bar:
             index = build_index(kb.descriptions, documents, layout=method.layout, progress=bar)
         save_index(index, index_dir, kb_hash=kb.content_hash, kb_source=kb.source)
+    gate = None
+    if intent_gate:  # on the query embedder's own vectors, before the cache sees them
+        from retrieval.intent import load_or_train_gate
+
+        gate = load_or_train_gate(Path(index_dir), embedder, kb)
     if query_cache_size > 0:
         embedder = CachedEmbedder(embedder, query_cache_size)
     return HybridRetriever(
@@ -113,4 +122,5 @@ def build_retriever(
         method=method,
         knowledge_base=kb,
         manifest=read_manifest(index_dir),
+        gate=gate,
     )

@@ -26,13 +26,18 @@ them with AUC 0.985 across languages).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from retrieval.index import DescriptionIndex
-from retrieval.models import Passage
+from retrieval.models import Passage, Retrieval
 from retrieval.protocols import Embedder
+from retrieval.retriever import gated
+
+if TYPE_CHECKING:
+    from retrieval.intent import IntentGate
 
 USE_LANGUAGES = frozenset(
     {"ar", "zh", "nl", "en", "fr", "de", "it", "ja", "ko", "pl", "pt", "es", "th", "tr", "ru"}
@@ -70,6 +75,7 @@ class CrossLingualRetriever:
         use_index, use: the descriptions embedded by USE, and USE; None: e5 only.
         threshold: minimum e5 cosine for a passage to be returned.
         use_weight: weight of the standardised USE cosine in the ranking.
+        gate: the intent gate fitted on ``e5``'s query vectors (:meth:`retrieve_many`).
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class CrossLingualRetriever:
         *,
         threshold: float = DEFAULT_THRESHOLD,
         use_weight: float = USE_WEIGHT,
+        gate: IntentGate | None = None,
     ) -> None:
         for index, embedder in ((e5_index, e5), (use_index, use)):
             if index is not None and embedder is not None and embedder.name != index.embedder:
@@ -94,6 +101,7 @@ class CrossLingualRetriever:
         self.use: Embedder | None = use if use_index is not None else None
         self.threshold = threshold
         self.use_weight = use_weight
+        self.gate = gate
         self._locations = np.array([p.location.casefold() for p in e5_index.passages])
 
     def search_many(
@@ -114,7 +122,33 @@ class CrossLingualRetriever:
         """
         if k <= 0 or not queries:
             return [[] for _ in queries]
-        cosine = passage_cosines(self.e5_index, self.e5.encode(list(queries)))
+        return self._search(queries, self.e5.encode(list(queries)), k, location, languages)
+
+    def retrieve_many(
+        self,
+        queries: Sequence[str],
+        k: int,
+        location: str | None = None,
+        languages: Sequence[str] | None = None,
+    ) -> list[Retrieval]:
+        """:meth:`search_many` plus the intent gate's verdict on the same e5 vectors; a
+        query the gate calls not cultural gets no passages."""
+        if not queries:
+            return []
+        vectors = self.e5.encode(list(queries))
+        found = self._search(queries, vectors, k, location, languages) if k > 0 else [
+            [] for _ in queries]
+        return gated(self.gate, vectors, found)
+
+    def _search(
+        self,
+        queries: Sequence[str],
+        vectors: npt.NDArray[np.float32],
+        k: int,
+        location: str | None,
+        languages: Sequence[str] | None,
+    ) -> list[list[Passage]]:
+        cosine = passage_cosines(self.e5_index, vectors)
         ranking = _standardised(cosine)
         if self.use_index is not None and self.use is not None and languages is not None:
             rows = [i for i, lang in enumerate(languages) if lang in USE_LANGUAGES]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from retrieval.build import DEFAULT_INDEX_DIR, build_retriever
 from retrieval.embedder_factory import BACKENDS, DEFAULT_BACKEND, DEFAULT_CACHE_DIR
 from retrieval.errors import RetrievalError
+from retrieval.multilingual import build_routed_retriever, sibling_dir
 
 index_app = typer.Typer(help="Build and inspect the FAISS index of cultural descriptions.")
 
@@ -46,8 +47,24 @@ def build(
     cache_dir: Annotated[
         Path, typer.Option("--cache-dir", help="Where the onnx backends keep exported models.")
     ] = DEFAULT_CACHE_DIR,
+    multilingual: Annotated[
+        bool,
+        typer.Option(
+            "--multilingual/--no-multilingual",
+            help="Also the e5 and USE indexes of non-English queries (beside --out).",
+        ),
+    ] = True,
+    intent_gate: Annotated[
+        bool,
+        typer.Option(
+            "--intent-gate/--no-intent-gate",
+            help="Also fit the intent gate of each path (saved in its index directory).",
+        ),
+    ] = True,
 ) -> None:
-    """Embed the knowledge base and write the index (atomically) to --out."""
+    """Embed the knowledge base and write the index (atomically) to --out, with what the
+    gateway's defaults also need (the multilingual indexes, the intent gates), so that it
+    starts without fitting or embedding anything."""
     from retrieval.index_store import IndexNotFoundError, read_manifest
 
     before: str | None = None
@@ -57,18 +74,18 @@ def build(
         before = None
     except RetrievalError:
         before = None  # a damaged index: build_retriever reports or replaces it
+    options: dict[str, Any] = {
+        "data_dir": data, "index_dir": out, "embedder_model": embedder, "threshold": 0.0,
+        "rebuild": rebuild, "progress": True, "embedder_backend": backend,
+        "embedder_cache_dir": cache_dir, "embedder_threads": 0, "intent_gate": intent_gate,
+    }
     try:
-        retriever = build_retriever(
-            data_dir=data,
-            index_dir=out,
-            embedder_model=embedder,
-            threshold=0.0,
-            rebuild=rebuild,
-            progress=True,
-            embedder_backend=backend,
-            embedder_cache_dir=cache_dir,
-            embedder_threads=0,
-        )
+        if multilingual:
+            routed = build_routed_retriever(**options)
+            retriever, gates = routed.english, [routed.english.gate, routed.other.gate]
+        else:
+            retriever = build_retriever(**options)
+            gates = [retriever.gate]
     except RetrievalError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
@@ -80,6 +97,12 @@ def build(
         f"{manifest.num_vectors} vectors, {manifest.embedder}, "
         f"{len(retriever.locations)} locations)"
     )
+    if multilingual:
+        typer.echo(f"multilingual indexes: {sibling_dir(out, 'e5')}, {sibling_dir(out, 'use')}")
+    for gate in gates:
+        if gate is not None:
+            typer.echo(f"intent gate: {gate.embedder} (cultural >= {gate.cultural_threshold:.3f}, "
+                       f"disparaging >= {gate.disparaging_threshold:.3f})")
 
 
 @index_app.command("info")

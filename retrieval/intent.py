@@ -45,6 +45,10 @@ from retrieval.protocols import Embedder
 GATE_FILE = "intent_gate.json"
 FORMAT_VERSION = 1
 _log = logging.getLogger(__name__)
+# Gates fitted in this process, by (embedder, dimension, data hash): a fit is a pure
+# function of them, so a second index of the same data (the CLI, then the gateway; many
+# test indexes) saves a copy instead of embedding the corpus again (50 s for e5).
+_FITTED: dict[tuple[str, int, str], IntentGate] = {}
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,9 @@ def load_or_train_gate(index_dir: Path, embedder: Embedder, kb: KnowledgeBase | 
         if same_embedder and gate.data_hash == wanted:
             return gate
         _log.info("intent gate: refitting (embedder or training data changed)")
-    gate = fit_gate(embedder, examples)
+    key = (embedder.name, embedder.dimension, wanted)
+    gate = _FITTED.get(key) or fit_gate(embedder, examples)
+    _FITTED[key] = gate
     try:
         gate.save(index_dir)
     except OSError as exc:

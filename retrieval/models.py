@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from retrieval.intent import IntentPrediction
 
 
 class KnowledgeQuestion(BaseModel):
@@ -54,3 +60,20 @@ class Passage(BaseModel):
     description: str
     source: str | None = None
     score: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What retrieval found for one query: its passages and the intent gate's verdict.
+
+    Attributes:
+        passages: the ranked passages (none when the gate calls the query not cultural).
+        intent: the gate's prediction on the query's own vector; None: no gate.
+    """
+
+    passages: list[Passage]
+    intent: IntentPrediction | None = None
+
+    def top(self, k: int) -> Retrieval:
+        """The same verdict with the first ``k`` passages."""
+        return Retrieval(self.passages[:k], self.intent)

@@ -9,7 +9,9 @@ descriptions embedded by e5 as passages, and by USE) are saved beside the Englis
 :mod:`retrieval.index_store` like it) and rebuilt when the knowledge base changes.
 Building them embeds every description twice more: for AdaCultureSafe's 1,126, about a
 minute and a half of one core for e5 (it is 12 layers) and 20 s for USE; loading takes
-a second or two.
+a second or two. The e5 path's intent gate (the English one's training data embedded by
+e5 as queries) is fitted once and saved in ``<index_dir>-e5`` too: about 50 s for the
+packaged corpus alone, several minutes with AdaCultureSafe's items.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from retrieval.index_store import (
     load_index,
     save_index,
 )
+from retrieval.intent import load_or_train_gate
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.multilingual_embedders import E5Embedder, UseEmbedder
 from retrieval.protocols import Embedder
@@ -72,6 +75,7 @@ def with_multilingual(
     rebuild: bool = False,
     threads: int = 1,
     query_cache_size: int = 0,
+    intent_gate: bool = True,
 ) -> RoutedRetriever:
     """``english`` plus the cross-lingual path over the same knowledge base.
 
@@ -84,14 +88,17 @@ def with_multilingual(
         rebuild: rebuild the extra indexes even if they match.
         threads: CPU threads of each multilingual engine.
         query_cache_size: e5 query embeddings kept in an LRU cache; 0: none.
+        intent_gate: load or fit the e5 path's intent gate (after its index is saved).
     """
     kb = english.knowledge_base
     if kb is None:
         raise ValueError("the English retriever does not know its knowledge base")
     layout = english.index.layout
     passages = E5Embedder("passage", threads=threads)
-    e5_index = load_or_build(kb, sibling_dir(index_dir, "e5"), passages, layout, rebuild=rebuild)
+    e5_dir = sibling_dir(index_dir, "e5")
+    e5_index = load_or_build(kb, e5_dir, passages, layout, rebuild=rebuild)
     queries: Embedder = passages.with_role("query")
+    gate = load_or_train_gate(e5_dir, queries, kb) if intent_gate else None
     if query_cache_size > 0:
         queries = CachedEmbedder(queries, query_cache_size)
     use: UseEmbedder | None = None
@@ -100,7 +107,8 @@ def with_multilingual(
         use = UseEmbedder(threads=threads)
         use_index = load_or_build(kb, sibling_dir(index_dir, "use"), use, layout, rebuild=rebuild)
     other = CrossLingualRetriever(
-        e5_index, queries, use_index, use, threshold=threshold, use_weight=use_weight
+        e5_index, queries, use_index, use, threshold=threshold, use_weight=use_weight,
+        gate=gate,
     )
     return RoutedRetriever(english, other)
 
@@ -110,7 +118,7 @@ def build_routed_retriever(
 ) -> RoutedRetriever:
     """:func:`retrieval.build.build_retriever` with ``options`` (the English path), then
     :func:`with_multilingual` beside it, with the same index directory, rebuild flag,
-    thread count and query cache size."""
+    thread count, query cache size and intent gate option."""
     english = build_retriever(**options)
     return with_multilingual(
         english,
@@ -119,4 +127,5 @@ def build_routed_retriever(
         rebuild=bool(options.get("rebuild", False)),
         threads=int(options.get("embedder_threads", 1)),
         query_cache_size=int(options.get("query_cache_size", 0)),
+        intent_gate=bool(options.get("intent_gate", True)),
     )

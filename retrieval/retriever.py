@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -27,8 +28,11 @@ from retrieval.index import (
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.lexical import LexicalScorer
 from retrieval.locations import LocationDetector
-from retrieval.models import Passage
+from retrieval.models import Passage, Retrieval
 from retrieval.protocols import Embedder
+
+if TYPE_CHECKING:
+    from retrieval.intent import IntentGate
 
 # Above this many vectors, score only the nearest candidates instead of the whole index.
 EXHAUSTIVE_LIMIT = 50_000
@@ -76,6 +80,7 @@ class HybridRetriever:
         method: the query-side method; :data:`PLAIN_DENSE` for the baseline.
         knowledge_base, manifest: what the index was built from, when known (set by
             :func:`retrieval.build.build_retriever`), for the service and ``index info``.
+        gate: the intent gate fitted on ``embedder``'s vectors (:meth:`retrieve_many`).
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class HybridRetriever:
         method: RetrievalMethod = DEFAULT_METHOD,
         knowledge_base: KnowledgeBase | None = None,
         manifest: IndexManifest | None = None,
+        gate: IntentGate | None = None,
     ) -> None:
         if embedder.name != index.embedder or embedder.dimension != index.dimension:
             raise ValueError(
@@ -101,6 +107,7 @@ class HybridRetriever:
         self.method = method
         self.knowledge_base = knowledge_base
         self.manifest = manifest
+        self.gate = gate
         self._locations = np.array([p.location.casefold() for p in index.passages])
         self._detector = LocationDetector(
             {p.location for p in index.passages},
@@ -140,6 +147,17 @@ class HybridRetriever:
             return [[] for _ in queries]
         texts = [self._query_text(query, location) for query in queries]
         return self.search_embedded(queries, self.embedder.encode(texts), k, location)
+
+    def retrieve_many(
+        self, queries: Sequence[str], k: int, location: str | None = None
+    ) -> list[Retrieval]:
+        """:meth:`search_many` plus the intent gate's verdict on the same query vectors
+        (no second encode); a query the gate calls not cultural gets no passages."""
+        if not queries:
+            return []
+        texts = [self._query_text(query, location) for query in queries]
+        vectors = self.embedder.encode(texts)
+        return gated(self.gate, vectors, self.search_embedded(queries, vectors, k, location))
 
     def _query_text(self, query: str, location: str | None) -> str:
         """What is embedded for ``query``: under the located layout, a location the caller
@@ -215,3 +233,17 @@ class HybridRetriever:
             source=record.source,
             score=score,
         )
+
+
+def gated(
+    gate: IntentGate | None,
+    vectors: npt.NDArray[np.float32],
+    found: list[list[Passage]],
+) -> list[Retrieval]:
+    """Each query's passages with ``gate``'s verdict on its vector (none if not cultural)."""
+    if gate is None:
+        return [Retrieval(passages) for passages in found]
+    return [
+        Retrieval(passages if verdict.cultural else [], verdict)
+        for passages, verdict in zip(found, gate.predict(vectors), strict=True)
+    ]

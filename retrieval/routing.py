@@ -10,17 +10,22 @@ takes the cross-lingual path for the Thai text only.
 
 Scores keep each path's own cosine (MiniLM for English, e5 otherwise); each path's
 threshold was calibrated to ground the same share of natural questions
-(:mod:`retrieval.crosslingual`).
+(:mod:`retrieval.crosslingual`). Each path has its own intent gate, fitted on its own
+vectors (:meth:`RoutedRetriever.retrieve_many`): the MiniLM gate means nothing on text
+MiniLM cannot read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from retrieval.crosslingual import CrossLingualRetriever
 from retrieval.language import ENGLISH, query_language
-from retrieval.models import Passage
+from retrieval.models import Passage, Retrieval
 from retrieval.retriever import HybridRetriever
+
+T = TypeVar("T")
 
 
 class RoutedRetriever:
@@ -56,18 +61,36 @@ class RoutedRetriever:
         self, queries: Sequence[str], k: int, location: str | None = None
     ) -> list[list[Passage]]:
         """:meth:`search` for several queries: one encode per path that has queries."""
+        return self._routed(queries, self.english.search_many, self.other.search_many, k,
+                            location, [])
+
+    def retrieve_many(
+        self, queries: Sequence[str], k: int, location: str | None = None
+    ) -> list[Retrieval]:
+        """:meth:`search_many` plus each path's intent gate on that path's query vectors."""
+        return self._routed(queries, self.english.retrieve_many, self.other.retrieve_many, k,
+                            location, Retrieval([]))
+
+    def _routed(
+        self,
+        queries: Sequence[str],
+        english: Callable[[Sequence[str], int, str | None], list[T]],
+        other: Callable[[Sequence[str], int, str | None, Sequence[str]], list[T]],
+        k: int,
+        location: str | None,
+        empty: T,
+    ) -> list[T]:
         languages = [query_language(query) for query in queries]
-        results: list[list[Passage]] = [[] for _ in queries]
-        english = [i for i, lang in enumerate(languages) if lang == ENGLISH]
-        other = [i for i, lang in enumerate(languages) if lang != ENGLISH]
-        if english:
-            found = self.english.search_many([queries[i] for i in english], k, location)
-            for i, passages in zip(english, found, strict=True):
-                results[i] = passages
-        if other:
-            found = self.other.search_many(
-                [queries[i] for i in other], k, location, [languages[i] for i in other]
-            )
-            for i, passages in zip(other, found, strict=True):
-                results[i] = passages
+        results: list[T] = [empty for _ in queries]
+        mine = [i for i, lang in enumerate(languages) if lang == ENGLISH]
+        rest = [i for i, lang in enumerate(languages) if lang != ENGLISH]
+        if mine:
+            for i, found in zip(mine, english([queries[i] for i in mine], k, location),
+                                strict=True):
+                results[i] = found
+        if rest:
+            found_rest = other([queries[i] for i in rest], k, location,
+                               [languages[i] for i in rest])
+            for i, found in zip(rest, found_rest, strict=True):
+                results[i] = found
         return results

@@ -12,7 +12,9 @@ overlap.
 
 Results are those of ``search_many`` per text: batching changes which texts share a model
 call, not the vectors (row-wise) nor the ranking. A request searching with a smaller
-``k`` than its batch-mates gets the prefix of the longer ranking, which is its own.
+``k`` than its batch-mates gets the prefix of the longer ranking, which is its own. The
+batcher takes any such function: ``search_many`` (passages per text) or ``retrieve_many``
+(:class:`~retrieval.models.Retrieval` per text, cut with ``Retrieval.top``).
 """
 
 from __future__ import annotations
@@ -20,34 +22,43 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import anyio
 
-from retrieval.models import Passage
+T = TypeVar("T")  # what is found for one text
+SearchMany = Callable[[Sequence[str], int, str | None], list[T]]
 
-SearchMany = Callable[[Sequence[str], int, str | None], list[list[Passage]]]
+
+def _prefix(found: Any, k: int) -> Any:
+    return found[:k]
 
 
 @dataclass
-class _Job:
+class _Job(Generic[T]):
     queries: list[str]
     k: int
     location: str | None
-    done: asyncio.Future[list[list[Passage]]]
+    done: asyncio.Future[list[T]]
 
 
-class QueryBatcher:
-    """Runs ``search_many`` for queued requests in batches, off the event loop."""
+class QueryBatcher(Generic[T]):
+    """Runs ``search_many`` for queued requests in batches, off the event loop.
 
-    def __init__(self, search_many: SearchMany, max_batch: int = 32, workers: int = 1) -> None:
+    ``cut(found, k)``: the first ``k`` results of one text (default: a list's prefix).
+    """
+
+    def __init__(self, search_many: SearchMany[T], max_batch: int = 32, workers: int = 1,
+                 *, cut: Callable[[T, int], T] = _prefix) -> None:
         self._search_many = search_many
+        self._cut = cut
         self._max_batch = max(1, max_batch)
         self._workers = max(1, workers)
-        self._pending: list[_Job] = []
+        self._pending: list[_Job[T]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0  # model calls made (for tests and diagnostics)
 
-    async def search(self, queries: list[str], k: int, location: str | None) -> list[list[Passage]]:
+    async def search(self, queries: list[str], k: int, location: str | None) -> list[T]:
         """The passages of each query, as ``search_many(queries, k, location)`` gives them."""
         if not queries:
             return []
@@ -59,8 +70,8 @@ class QueryBatcher:
             task.add_done_callback(self._tasks.discard)
         return await job.done
 
-    def _take(self) -> list[_Job]:
-        batch: list[_Job] = []
+    def _take(self) -> list[_Job[T]]:
+        batch: list[_Job[T]] = []
         size = 0
         while self._pending and (not batch or size + len(self._pending[0].queries)
                                  <= self._max_batch):
@@ -70,9 +81,9 @@ class QueryBatcher:
                 size += len(job.queries)
         return batch
 
-    def _run(self, batch: list[_Job]) -> list[list[list[Passage]]]:
+    def _run(self, batch: list[_Job[T]]) -> list[list[T]]:
         """Per job, its results; one ``search_many`` per distinct location (usually one)."""
-        out: dict[int, list[list[Passage]]] = {}
+        out: dict[int, list[T]] = {}
         for location in dict.fromkeys(job.location for job in batch):
             jobs = [(i, j) for i, j in enumerate(batch) if j.location == location]
             texts = [q for _, j in jobs for q in j.queries]
@@ -80,7 +91,8 @@ class QueryBatcher:
             self.batches += 1
             start = 0
             for i, job in jobs:
-                out[i] = [hits[: job.k] for hits in found[start:start + len(job.queries)]]
+                out[i] = [self._cut(hits, job.k)
+                          for hits in found[start:start + len(job.queries)]]
                 start += len(job.queries)
         return [out[i] for i in range(len(batch))]
 

@@ -13,14 +13,17 @@ strip. Modes:
   answer's voice follows the request's intent (:mod:`app.grounding.voice`).
 
 The queries (:mod:`app.grounding.queries`) are embedded in one call, batched with
-concurrent requests' (:mod:`app.grounding.batcher`). When nothing passes the similarity
-threshold, the request goes upstream unchanged (``applied: false``).
+concurrent requests' (:mod:`app.grounding.batcher`), and the intent gate judges the same
+vectors (``retrieve_many``): a request it calls ``not_cultural``, or where nothing passes
+the similarity threshold, goes upstream unchanged (``applied: false``). The client's
+``culturesafe.intent`` overrides the gate (retrieval is then by threshold alone).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -28,6 +31,7 @@ import anyio
 from app.config import GroundingMode, Intent, Settings
 from app.grounding.batcher import QueryBatcher
 from app.grounding.errors import RetrievalFailed
+from app.grounding.intents import merged, request_intent
 from app.grounding.plan import GroundingPlan
 from app.grounding.prompt import grounded_messages
 from app.grounding.queries import retrieval_queries
@@ -35,7 +39,7 @@ from app.grounding.techniques.prompting import build_technique
 from app.grounding.voice import technique_in_voice, template_for, voice_of
 from app.http.metrics import Metrics
 from app.protocol import ChatCompletionRequest, GroundingOptions
-from retrieval.models import Passage
+from retrieval.models import Passage, Retrieval
 from retrieval.protocols import Retriever
 
 _log = logging.getLogger(__name__)
@@ -57,43 +61,48 @@ class GroundingService:
         self._retriever = retriever
         self._settings = settings
         self._metrics = metrics
-        search_many = getattr(retriever, "search_many", None)
-        self._batcher = (
-            QueryBatcher(search_many, settings.query_batch_size,
-                         workers=settings.query_batch_workers)
-            if callable(search_many) and settings.query_batch_size > 1
-            else None
-        )
+        retrieve_many = getattr(retriever, "retrieve_many", None)
+        self._gated = settings.intent_gate and callable(retrieve_many)
+        # Per "use the gate": how several queries are searched (one encode for all).
+        self._many: dict[bool, Callable[[Sequence[str], int, str | None], list[Retrieval]]] = {}
+        plain = _plain(getattr(retriever, "search_many", None))
+        if plain is not None:
+            self._many[False] = plain
+        if self._gated:
+            self._many[True] = retrieve_many  # type: ignore[assignment]
+        self._batchers = {
+            gated: QueryBatcher(many, settings.query_batch_size,
+                                workers=settings.query_batch_workers, cut=Retrieval.top)
+            for gated, many in self._many.items()
+        } if settings.query_batch_size > 1 else {}
 
     def _search_all(
         self, queries: list[str], k: int, location: str | None
-    ) -> list[list[Passage]]:
+    ) -> list[Retrieval]:
         """Every query in one worker-thread hop (retrievers without ``search_many``)."""
-        return [self._retriever.search(query, k, location) for query in queries]
+        return [Retrieval(self._retriever.search(query, k, location)) for query in queries]
 
     async def _search(
-        self, queries: list[str], k: int, location: str | None
-    ) -> list[list[Passage]]:
-        if self._batcher is not None:  # one encode for this request and its concurrent peers
-            return await self._batcher.search(queries, k, location)
-        return await anyio.to_thread.run_sync(self._search_all, queries, k, location)
+        self, queries: list[str], k: int, location: str | None, gated: bool
+    ) -> list[Retrieval]:
+        gated = gated and self._gated
+        batcher = self._batchers.get(gated)
+        if batcher is not None:  # one encode for this request and its concurrent peers
+            return await batcher.search(queries, k, location)
+        many = self._many.get(gated, self._search_all)
+        return await anyio.to_thread.run_sync(many, queries, k, location)
 
     async def _retrieve(
-        self, queries: list[str], k: int, location: str | None
-    ) -> tuple[Passage, ...]:
+        self, queries: list[str], k: int, location: str | None, gated: bool
+    ) -> tuple[tuple[Passage, ...], list[Retrieval]]:
         start = time.perf_counter()
-        best: dict[str, Passage] = {}
         try:
-            for found in await self._search(queries, k, location):
-                for passage in found:
-                    if passage.id not in best or passage.score > best[passage.id].score:
-                        best[passage.id] = passage
+            found = await self._search(queries, k, location, gated)
         except Exception as exc:  # any retrieval failure fails the request closed
             raise RetrievalFailed("Knowledge retrieval failed; the request was not sent.") from exc
         finally:
             self._metrics.retrieval_latency.observe(time.perf_counter() - start)
-        ranked = sorted(best.values(), key=lambda p: p.score, reverse=True)
-        return tuple(ranked[:k])
+        return merged(found, k), found
 
     def _sampling(self) -> dict[str, float]:
         """What a grounded request adds to the upstream body against loops."""
@@ -123,12 +132,17 @@ class GroundingService:
             mode = "inject" if mode == "grounded" else "off"
         if options.intent is not None:
             intent, intent_score = options.intent, None
+        source = "none" if intent is None else "client"
         passages: tuple[Passage, ...] = ()
         warning = None
         if mode != "off" and intent != "not_cultural":
             k = options.top_k or self._settings.top_k
             try:
-                passages = await self._retrieve(retrieval_queries(messages), k, options.location)
+                passages, found = await self._retrieve(
+                    retrieval_queries(messages), k, options.location, gated=intent is None)
+                if intent is None and (verdict := request_intent(found)) is not None:
+                    intent, intent_score = verdict
+                    source = "gate"
             except RetrievalFailed:
                 if not self._settings.retrieval_fail_open:
                     raise
@@ -152,6 +166,8 @@ class GroundingService:
             )
             out = chosen.messages if chosen else out
         self._metrics.grounding.labels(mode, str(applied).lower()).inc()
+        if mode != "off":
+            self._metrics.intents.labels(intent or "unknown", source).inc()
         return GroundingPlan(
             requested_mode=requested,
             mode=mode,
@@ -168,3 +184,16 @@ class GroundingService:
             intent_score=intent_score,
             sampling=self._sampling() if applied else {},
         )
+
+
+def _plain(
+    search_many: Any,
+) -> Callable[[Sequence[str], int, str | None], list[Retrieval]] | None:
+    """``search_many`` giving :class:`~retrieval.models.Retrieval`s without a verdict."""
+    if not callable(search_many):
+        return None
+
+    def many(queries: Sequence[str], k: int, location: str | None) -> list[Retrieval]:
+        return [Retrieval(found) for found in search_many(queries, k, location)]
+
+    return many

@@ -44,6 +44,13 @@ class Metrics:
             ["mode", "applied"],
             registry=r,
         )
+        self.intents = Counter(
+            "culturesafe_intent_requests",
+            "Grounded-mode chat requests by intent (the gate's or the client's; unknown: "
+            "no gate) and its source",
+            ["intent", "source"],
+            registry=r,
+        )
         self.upstream_latency = Histogram(
             "culturesafe_upstream_duration_seconds",
             "Upstream time to response headers (streams) or full body",
