@@ -38,7 +38,9 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     TORCH_INDEX_URL="${TORCH_INDEX_URL}" bash scripts/install.sh /src
 
 # The query embedder exported to ONNX (int8 for queries, fp32 for the index) and the starter
-# knowledge base's index, built once here instead of at every container start.
+# knowledge base's indexes (MiniLM in /data/index; e5 and USE for non-English queries in
+# /data/index-e5 and /data/index-use) with their intent gates, built once here instead of
+# at every container start.
 RUN culturesafe index export-embedder --backend all --cache-dir /data/models/embedder \
     && culturesafe index build --out /data/index --cache-dir /data/models/embedder
 
@@ -65,6 +67,8 @@ RUN useradd --system --user-group --uid 10001 --no-log-init \
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=culturesafe:culturesafe /data/index /data/index
+COPY --from=builder --chown=culturesafe:culturesafe /data/index-e5 /data/index-e5
+COPY --from=builder --chown=culturesafe:culturesafe /data/index-use /data/index-use
 COPY --from=builder --chown=culturesafe:culturesafe /data/models /data/models
 
 WORKDIR /app
