@@ -4,11 +4,14 @@ right voice? The targets of issue 11 that concern the gate, on held-out sets onl
     python bench/intent_gate.py                      # starter KB and AdaCultureSafe
     python bench/intent_gate.py --per-description 2  # quicker: fewer held-out dataset items
 
-For each packaged knowledge base (the starter KB, AdaCultureSafe), the gate is fitted as
-the gateway fits it (``retrieval.intent.load_or_train_gate``: packaged corpus + the KB's
-own items, thresholds by cross-validation on them) with the shipped query embedder, and
-the shipped retriever gives the similarity threshold. A request is *grounded* when the
-gate calls it cultural AND a description passes the threshold. Held-out sets, never used
+For each packaged knowledge base (the starter KB, AdaCultureSafe), the retriever is built
+as the gateway builds it (``retrieval.multilingual.build_routed_retriever``): English text
+on MiniLM with its gate, any other language on e5 (+ USE) with a gate fitted in the e5
+space on the same data (``retrieval.intent.load_or_train_gate``: packaged corpus + the
+KB's own items, thresholds by cross-validation on them). Each text is judged as the
+gateway judges it (``retrieve_many``: the gate of its language's path on the vector that
+path computed); a request is *grounded* when that gate calls it cultural AND a
+description passes that path's threshold. Held-out sets, never used
 for a choice: ``bench/sets/intent/*_heldout.jsonl`` (ordinary prompts; questions and
 disparaging requests about countries no training example is about), the held-out halves
 of ``bench/sets/natural/`` (short questions, 3 languages) and ``bench/sets/voice/``. For
@@ -34,13 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from retrieval.build import build_retriever  # noqa: E402
 from retrieval.intent import IntentGate, load_or_train_gate  # noqa: E402
 from retrieval.intent_data import INTENTS, knowledge_base_examples, packaged_examples  # noqa: E402
 from retrieval.intent_fit import fit_gate_on  # noqa: E402
 from retrieval.knowledge_base import KnowledgeBase  # noqa: E402
+from retrieval.multilingual import build_routed_retriever  # noqa: E402
 from retrieval.protocols import Embedder  # noqa: E402
 from retrieval.retriever import HybridRetriever  # noqa: E402
+from retrieval.routing import RoutedRetriever  # noqa: E402
 
 SETS = ROOT / "bench/sets"
 ADA = ROOT.parent / "shared/data/adaculturesafe"
@@ -105,19 +109,27 @@ def verdicts(gate: IntentGate, retriever: HybridRetriever, embedder: Memo,
     return intents, [i != "not_cultural" and p for i, p in zip(intents, passing, strict=True)]
 
 
+def gateway_verdicts(routed: RoutedRetriever, texts: list[str]) -> tuple[list[str], list[bool]]:
+    """Each text's intent and whether it is grounded, as the gateway decides them."""
+    found = []
+    for start in range(0, len(texts), 64):
+        found += routed.retrieve_many(texts[start:start + 64], 1)
+    intents = [r.intent.intent if r.intent is not None else "-" for r in found]
+    return intents, [bool(r.passages) for r in found]
+
+
 def pct(part: int, whole: int) -> str:
     return f"{part / whole:.1%} ({part}/{whole})" if whole else "-"
 
 
-def report_sets(label: str, gate: IntentGate, retriever: HybridRetriever, embedder: Memo,
-                kb: KnowledgeBase) -> None:
+def report_sets(label: str, routed: RoutedRetriever, kb: KnowledgeBase) -> None:
     confusion = np.zeros((3, 3), dtype=int)
-    print(f"\n### {label}: held-out user-like sets (gate CV on training data: {gate.info})\n")
+    print(f"\n### {label}: held-out user-like sets, judged as the gateway judges them\n")
     print("| set | n | not_cultural | cultural_question | disparaging | grounded |")
     print("|---|---|---|---|---|---|")
     for name, items in held_out_sets(kb).items():
         texts = [t for t, _, _ in items]
-        intents, grounded = verdicts(gate, retriever, embedder, texts)
+        intents, grounded = gateway_verdicts(routed, texts)
         if not name.startswith("natural") or name == "natural en":
             for (_, want, _), got in zip(items, intents, strict=True):
                 confusion[INTENTS.index(want), INTENTS.index(got)] += 1
@@ -180,17 +192,21 @@ def main() -> None:
     embedder: Memo | None = None
     for label, data in (("starter KB", None), ("AdaCultureSafe", args.data)):
         name = "starter" if data is None else "adaculturesafe"
-        retriever = build_retriever(data_dir=data, index_dir=args.index_root / name,
-                                    embedder_model=None, threshold=args.threshold,
-                                    progress=True)
+        routed = build_routed_retriever(data_dir=data, index_dir=args.index_root / name,
+                                        embedder_model=None, threshold=args.threshold,
+                                        progress=True)
+        retriever = routed.english
         embedder = embedder or Memo(retriever.embedder)
         kb = retriever.knowledge_base
         assert kb is not None
         gate = load_or_train_gate(args.index_root / name, embedder, kb)
-        print(f"\n## {label}: threshold {retriever.threshold}, embedder {embedder.name}, "
-              f"gate thresholds cultural {gate.cultural_threshold:.3f}, "
-              f"disparaging {gate.disparaging_threshold:.3f}")
-        report_sets(label, gate, retriever, embedder, kb)
+        for path, own in (("English (MiniLM)", gate), ("other languages (e5)", routed.other.gate)):
+            assert own is not None
+            print(f"\n## {label}, {path}: gate thresholds cultural "
+                  f"{own.cultural_threshold:.3f}, disparaging {own.disparaging_threshold:.3f}; "
+                  f"CV on training data: {own.info}")
+        print(f"Similarity thresholds: MiniLM {retriever.threshold}, e5 {routed.other.threshold}")
+        report_sets(label, routed, kb)
         if data is not None:
             report_rotations(kb, retriever, embedder, args.per_description)
         cost = gate_cost(gate, embedder.encode(["What's the weather like in Bangkok?"])[0])
