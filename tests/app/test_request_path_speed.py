@@ -68,7 +68,7 @@ async def test_a_multi_turn_request_embeds_once(retriever: Retriever) -> None:
                     {"role": "user", "content": "Should I tip the waiter there?"}]
         plan = await service.plan(messages, None)
         assert plan.applied
-        assert len(counting.calls) == 1 and len(counting.calls[0]) == 2
+        assert len(counting.calls) == 1 and len(counting.calls[0]) == 1
         counting.calls.clear()
         await service.plan(messages[-1:], None)
         assert counting.calls == [["Should I tip the waiter there?"]]

@@ -75,13 +75,13 @@ async def test_multi_turn_retrieval_uses_the_earlier_turn(retriever: Retriever) 
         {"role": "assistant", "content": "That sounds lovely!"},
         _user("Their little boy is cute, can I pat him on the head?"),
     ]
-    assert retrieval_queries(messages)[1].startswith("I am travelling to Thailand")
+    assert retrieval_queries(messages)[0].startswith("I am travelling to Thailand")
     plan = await _service(retriever).plan(messages, None)
     assert "starter-th-001" in [p.id for p in plan.passages]
 
 
 async def test_location_filter_and_top_k(retriever: Retriever) -> None:
-    options = GroundingOptions(top_k=1, location="China")
+    options = GroundingOptions(top_k=1, location="China", intent="cultural_question")
     plan = await _service(retriever).plan([_user("Which numbers are unlucky?")], options)
     assert [p.location for p in plan.passages] == ["China"]
 
