@@ -20,17 +20,13 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -52,6 +48,7 @@ from eval.solver import Condition, build_messages  # noqa: E402
 from eval.stats import paired_compare  # noqa: E402
 from retrieval.embedder import SentenceTransformerEmbedder  # noqa: E402
 from retrieval.knowledge_base import ADACULTURESAFE_DIR, load_knowledge_base  # noqa: E402
+from tests.fakes import loopback  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = ROOT / "bench/sets/grounding/grounding_safety_ids.json"
@@ -231,21 +228,9 @@ async def ordinary_check(gateway: str, args: argparse.Namespace) -> str:
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """The gateway under uvicorn in a thread on a free loopback port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    """The gateway under uvicorn in a thread on a free loopback port: its URL."""
+    with loopback.serve(app) as served:
+        yield served.url
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -31,9 +31,10 @@ Faults:
 
 ``POST /v1/embeddings`` answers when the server is given a real ``embedder``
 (:mod:`tests.fakes.embeddings`: its vectors, or ``float-lists``, ``wrong-dimension``,
-``missing-vector``, and ``impostor`` vectors). Every request is counted (``received``,
-``attempts`` per model, ``answered`` per prompt, ``max_in_flight``), and a held answer
-gives up as soon as its client hangs up, so no socket outlives a client that left.
+``missing-vector``, and ``impostor`` vectors). Every request is counted (``received``
+bodies, ``headers``, ``attempts`` per model, ``answered`` per prompt, ``max_in_flight``),
+and a held answer gives up as soon as its client hangs up, so no socket outlives a client
+that left.
 
     with FakeOpenAI(delay_s=3.0) as fake:  # fake.base_url ends in /v1
         ...
@@ -79,6 +80,7 @@ class FakeOpenAI:
         self.schema_support, self.embedder, self.record = schema_support, embedder, record
         self.impostor = False
         self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of every request, /models included
         self.attempts: Counter[str] = Counter()  # model -> requests received
         self.answered: Counter[str] = Counter()  # prompt key -> chat answers sent
         self.requests, self.in_flight, self.max_in_flight = 0, 0, 0
@@ -100,6 +102,7 @@ class FakeOpenAI:
 
     def reset(self) -> None:
         self.received.clear()
+        self.headers.clear()
         self.attempts.clear()
         self.max_in_flight = self.in_flight
 
@@ -128,6 +131,8 @@ class FakeOpenAI:
             await loopback.serve_lifespan(receive, send)
             return
         raw = await loopback.read_body(receive)
+        if self.record:
+            self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
         path = scope["path"]
         if path.endswith("/models"):
             data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]

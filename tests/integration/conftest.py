@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-import uvicorn
+
+from tests.fakes import loopback
 
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = REPO / ".venv-vllm" / "bin" / "python"
@@ -157,24 +157,9 @@ def gateway_url(vllm_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         index_dir=tmp_path_factory.mktemp("index"),
         runs_dir=tmp_path_factory.mktemp("runs"),
     )
-    # The bound socket goes to uvicorn, so no other process can take the port meanwhile.
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(settings), lifespan="on", log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300  # the lifespan embeds the starter knowledge base
-    try:
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the gateway did not start (see its log above)")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+    # The lifespan embeds the starter knowledge base: allow it minutes.
+    with loopback.serve(create_app(settings), start_timeout_s=300) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="session")

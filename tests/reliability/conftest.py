@@ -1,8 +1,8 @@
 """Fixtures of the reliability suite: real servers on loopback, shared per session.
 
-* ``Served``/``serve(app)``: the gateway under a real uvicorn on a free 127.0.0.1 port, in
-  a thread of this process, with its event loop exposed so a test can count its tasks.
-* ``fault_server``: the fault-injecting upstream (``fault_server.py``), one per session.
+* ``fault_server``: the fake upstream of ``tests/fakes/openai_server.py``, one per session;
+  the gateway runs under ``tests.fakes.loopback.serve`` (a real uvicorn on 127.0.0.1, in a
+  thread of this process, its event loop exposed so a test can count its tasks).
 * ``retriever``: the real retriever (embedder + FAISS) over the starter knowledge base.
 * ``open_fds()`` / ``settle_fds()``: file descriptors of this process (``/proc/self/fd``),
   which holds the gateway, the fault server and the client: a leaked socket shows here.
@@ -10,74 +10,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from app.config import Settings
 from retrieval.knowledge_base import ADACULTURESAFE_DIR
 from retrieval.protocols import Retriever
-from tests.fakes.fault_server import FaultServer
+from tests.fakes.loopback import Served
+from tests.fakes.openai_server import FakeOpenAI
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-@dataclass
-class Served:
-    url: str
-    loop: asyncio.AbstractEventLoop
-
-    def task_count(self) -> int:
-        """Tasks alive on the gateway's event loop (besides the one counting)."""
-
-        async def count() -> int:
-            return len(asyncio.all_tasks()) - 1
-
-        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(10)
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[Served]:
-    """Run ``app`` under uvicorn on a free loopback port, in a thread of this process."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=5, backlog=2048)
-    server = uvicorn.Server(config)
-    loops: list[asyncio.AbstractEventLoop] = []
-
-    async def run() -> None:
-        loops.append(asyncio.get_running_loop())
-        await server.serve(sockets=[sock])
-
-    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 180
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("uvicorn did not start (see the log above)")
-        time.sleep(0.02)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", loops[0])
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 def gateway_settings(base_url: str, **overrides: Any) -> Settings:
@@ -123,8 +73,9 @@ def retriever(index_dir: Path) -> Retriever:
 
 
 @pytest.fixture(scope="session")
-def fault_server() -> Iterator[FaultServer]:
-    with FaultServer(delay_s=3.0) as server:
+def fault_server() -> Iterator[FakeOpenAI]:
+    """The fake upstream; the request's model picks the fault (``ok`` answers the echo)."""
+    with FakeOpenAI(delay_s=3.0, models=("ok",)) as server:
         yield server
 
 

@@ -3,7 +3,7 @@ with exactly one stored result per item, and the metrics of an uninterrupted run
 
 The service runs as in production (``python -m uvicorn --factory app.main:create_app``,
 configured by ``CULTURESAFE_*``) in a subprocess; the target and the judge are the
-deterministic loopback model of ``tests.fakes.openai_server`` (a real HTTP server in this process).
+fake upstream of ``tests.fakes.openai_server`` (a real HTTP server in this process).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 from .conftest import tiny_dataset
 
@@ -104,7 +104,7 @@ def test_evaluate_job_killed_with_sigkill_resumes_to_the_same_metrics(
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
     }
     log = tmp_path / "service.log"
-    with LoopbackServer(LoopbackModel(delay_s=0.25)) as loopback:
+    with FakeOpenAI(latency_s=0.25) as loopback:
         env["CULTURESAFE_UPSTREAM_BASE_URL"] = loopback.base_url
         job: dict[str, Any] = {
             "target_url": loopback.base_url, "target_model": "m", "judge_url": loopback.base_url,

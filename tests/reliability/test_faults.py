@@ -1,4 +1,4 @@
-"""Upstream faults injected by the fault server (a fake at the HTTP boundary only).
+"""Upstream faults injected by the fake upstream (a fake at the HTTP boundary only).
 
 For every fault: the right status and an OpenAI-shaped body (or, once a stream has
 started, an error frame followed by ``data: [DONE]``), a retry only where it is safe, the
@@ -20,15 +20,14 @@ import pytest
 
 from app.main import create_app
 from retrieval.protocols import Retriever
-from tests.fakes.fault_server import FaultServer
+from tests.fakes.loopback import Served, serve
+from tests.fakes.openai_server import FakeOpenAI
 
 from .conftest import (
-    Served,
     assert_openai_error,
     gateway_settings,
     metric_value,
     open_fds,
-    serve,
     settle_fds,
     settle_tasks,
 )
@@ -37,7 +36,7 @@ MESSAGES = [{"role": "user", "content": "Hello there"}]
 
 
 @pytest.fixture(scope="module")
-def gateway(fault_server: FaultServer, retriever: Retriever) -> Iterator[Served]:
+def gateway(fault_server: FakeOpenAI, retriever: Retriever) -> Iterator[Served]:
     settings = gateway_settings(fault_server.base_url, max_concurrent_upstream=1,
                                 upstream_queue_timeout_s=3.0)
     with serve(create_app(settings, retriever=retriever)) as served:
@@ -52,7 +51,7 @@ def _ok(url: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_leaks(gateway: Served, fault_server: FaultServer) -> Iterator[None]:
+def no_leaks(gateway: Served, fault_server: FakeOpenAI) -> Iterator[None]:
     """Around each fault: the next request succeeds; fds and tasks are back to baseline."""
     _ok(gateway.url)
     fds, tasks = settle_fds(open_fds()), settle_tasks(gateway, gateway.task_count())
@@ -77,7 +76,7 @@ def _sse(response: httpx.Response) -> list[str]:
 
 NON_STREAMING = [
     # model, status, error code, upstream error kind counted, Retry-After passed on
-    ("delay-first-byte", 504, "upstream_timeout", "timeout", None),
+    ("slow", 504, "upstream_timeout", "timeout", None),
     ("drop-before-response", 502, "upstream_unavailable", "transport", None),
     ("status-500", 502, "upstream_http_error", "server_error", None),
     ("status-502", 502, "upstream_http_error", "server_error", None),
@@ -91,7 +90,7 @@ NON_STREAMING = [
 
 @pytest.mark.parametrize(("model", "status", "code", "kind", "retry_after"), NON_STREAMING)
 def test_fault_server_non_streaming_fault_is_one_attempt_and_a_typed_error(
-    gateway: Served, fault_server: FaultServer, model: str, status: int, code: str, kind: str,
+    gateway: Served, fault_server: FakeOpenAI, model: str, status: int, code: str, kind: str,
     retry_after: str | None,
 ) -> None:
     before = _metrics(gateway.url)
@@ -122,7 +121,7 @@ STREAM_BROKEN = [
 
 @pytest.mark.parametrize(("model", "code", "kind"), STREAM_BROKEN)
 def test_fault_server_broken_stream_ends_with_error_frame_then_done(
-    gateway: Served, fault_server: FaultServer, model: str, code: str, kind: str
+    gateway: Served, fault_server: FakeOpenAI, model: str, code: str, kind: str
 ) -> None:
     before = _metrics(gateway.url)
     body = {"model": model, "messages": MESSAGES, "stream": True}
@@ -138,10 +137,10 @@ def test_fault_server_broken_stream_ends_with_error_frame_then_done(
     assert _errors(_metrics(gateway.url), kind) == _errors(before, kind) + 1
 
 
-@pytest.mark.parametrize(("model", "status"), [("delay-first-byte", 504), ("status-503", 502),
+@pytest.mark.parametrize(("model", "status"), [("slow", 504), ("status-503", 502),
                                                 ("status-429-retry-after", 429)])
 def test_fault_server_stream_failing_before_first_byte_is_a_plain_error(
-    gateway: Served, fault_server: FaultServer, model: str, status: int
+    gateway: Served, fault_server: FakeOpenAI, model: str, status: int
 ) -> None:
     with (
         openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0) as client,
@@ -181,7 +180,7 @@ def test_fault_server_refused_connection_is_retried_then_502(
 
 def test_fault_server_accept_then_close_is_not_retried(retriever: Retriever) -> None:
     """A connection that is accepted then dropped may have carried the request: one try."""
-    with FaultServer() as server:
+    with FakeOpenAI() as server:
         settings = gateway_settings(server.base_url, upstream_retries=3)
         with serve(create_app(settings, retriever=retriever)) as served:
             response = httpx.post(f"{served.url}/v1/chat/completions", timeout=30,

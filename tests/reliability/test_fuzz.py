@@ -28,16 +28,17 @@ from schemathesis.specs.openapi.checks import (
 
 from app.main import create_app
 from retrieval.protocols import Retriever
-from tests.fakes.fault_server import FaultServer
+from tests.fakes.loopback import Served, serve
+from tests.fakes.openai_server import FakeOpenAI
 
-from .conftest import Served, assert_openai_error, gateway_settings, serve, tiny_dataset
+from .conftest import assert_openai_error, gateway_settings, tiny_dataset
 
 CASES_PER_OPERATION = 500
 
 
 @pytest.fixture(scope="module")
 def gateway(
-    fault_server: FaultServer, retriever: Retriever, tmp_path_factory: pytest.TempPathFactory
+    fault_server: FakeOpenAI, retriever: Retriever, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     settings = gateway_settings(
         fault_server.base_url, upstream_model="ok", max_chars=20_000, read_timeout_s=30.0,
@@ -124,7 +125,7 @@ def _takes_input(operation: Any) -> bool:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_fuzz_every_operation_from_the_openapi_document(
-    gateway: Served, fault_server: FaultServer
+    gateway: Served, fault_server: FakeOpenAI
 ) -> None:
     schema = schemathesis.openapi.from_url(f"{gateway.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]

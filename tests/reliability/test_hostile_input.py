@@ -17,16 +17,17 @@ import pytest
 
 from app.main import create_app
 from retrieval.protocols import Retriever
-from tests.fakes.fault_server import FaultServer
+from tests.fakes.loopback import Served, serve
+from tests.fakes.openai_server import FakeOpenAI
 
-from .conftest import Served, assert_openai_error, gateway_settings, serve, tiny_dataset
+from .conftest import assert_openai_error, gateway_settings, tiny_dataset
 
 CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture(scope="module")
 def gateway(
-    fault_server: FaultServer, retriever: Retriever, tmp_path_factory: pytest.TempPathFactory
+    fault_server: FakeOpenAI, retriever: Retriever, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     settings = gateway_settings(
         fault_server.base_url, grounding_default_mode="grounded", max_chars=100_000,
@@ -37,7 +38,7 @@ def gateway(
         yield served
 
 
-def _refused(gateway: Served, fault_server: FaultServer, status: int | tuple[int, ...],
+def _refused(gateway: Served, fault_server: FakeOpenAI, status: int | tuple[int, ...],
              content: bytes, headers: dict[str, str] | None = None,
              path: str = CHAT) -> dict[str, Any]:
     """POST raw bytes; assert a refusal with an OpenAI body and no upstream call."""
@@ -50,17 +51,17 @@ def _refused(gateway: Served, fault_server: FaultServer, status: int | tuple[int
     return assert_openai_error(response.json())
 
 
-def test_hostile_invalid_json(gateway: Served, fault_server: FaultServer) -> None:
+def test_hostile_invalid_json(gateway: Served, fault_server: FakeOpenAI) -> None:
     error = _refused(gateway, fault_server, 400, b'{"model": "ok", "messages": [')
     assert error["code"] == "invalid_json"
 
 
-def test_hostile_invalid_utf8(gateway: Served, fault_server: FaultServer) -> None:
+def test_hostile_invalid_utf8(gateway: Served, fault_server: FakeOpenAI) -> None:
     body = b'{"model": "ok", "messages": [{"role": "user", "content": "\xff\xfe\xc3"}]}'
     _refused(gateway, fault_server, 400, body)
 
 
-def test_hostile_wrong_content_type(gateway: Served, fault_server: FaultServer) -> None:
+def test_hostile_wrong_content_type(gateway: Served, fault_server: FakeOpenAI) -> None:
     body = json.dumps({"model": "ok", "messages": [{"role": "user", "content": "hi"}]})
     _refused(gateway, fault_server, (400, 415), body.encode(),
              headers={"content-type": "text/plain"})
@@ -68,14 +69,14 @@ def test_hostile_wrong_content_type(gateway: Served, fault_server: FaultServer) 
              headers={"content-type": "application/x-www-form-urlencoded"})
 
 
-def test_hostile_deeply_nested_json(gateway: Served, fault_server: FaultServer) -> None:
+def test_hostile_deeply_nested_json(gateway: Served, fault_server: FakeOpenAI) -> None:
     depth = 100_000
     nested = "[" * depth + "]" * depth
     body = f'{{"model": "ok", "messages": [{{"role": "user", "content": "hi", "x": {nested}}}]}}'
     _refused(gateway, fault_server, (400, 413), body.encode())
 
 
-def test_hostile_huge_strings(gateway: Served, fault_server: FaultServer) -> None:
+def test_hostile_huge_strings(gateway: Served, fault_server: FakeOpenAI) -> None:
     over_chars = json.dumps({"messages": [{"role": "user", "content": "a" * 150_000}]})
     assert _refused(gateway, fault_server, 400, over_chars.encode())["param"] is not None
     over_bytes = json.dumps({"messages": [{"role": "user", "content": "a" * 2_000_000}]})
@@ -89,13 +90,13 @@ def test_hostile_huge_strings(gateway: Served, fault_server: FaultServer) -> Non
     ("not a list", "messages"),
 ])
 def test_hostile_bad_messages(
-    gateway: Served, fault_server: FaultServer, messages: Any, param: str
+    gateway: Served, fault_server: FakeOpenAI, messages: Any, param: str
 ) -> None:
     body = json.dumps({"model": "ok", "messages": messages}).encode()
     assert _refused(gateway, fault_server, 400, body)["param"] == param
 
 
-def _chat(gateway: Served, fault_server: FaultServer, messages: list[dict[str, Any]],
+def _chat(gateway: Served, fault_server: FakeOpenAI, messages: list[dict[str, Any]],
           **extra: Any) -> tuple[httpx.Response, dict[str, Any]]:
     fault_server.reset()
     response = httpx.post(f"{gateway.url}{CHAT}", timeout=60,
@@ -106,7 +107,7 @@ def _chat(gateway: Served, fault_server: FaultServer, messages: list[dict[str, A
 
 
 def test_hostile_null_bytes_are_forwarded_not_fatal(
-    gateway: Served, fault_server: FaultServer
+    gateway: Served, fault_server: FakeOpenAI
 ) -> None:
     text = "tipping\x00in\x00Japan"
     response, sent = _chat(gateway, fault_server, [{"role": "user", "content": text}],
@@ -117,7 +118,7 @@ def test_hostile_null_bytes_are_forwarded_not_fatal(
 
 @pytest.mark.parametrize("text", ["a", "?", "東京でチップは必要ですか", "\r\n"])
 def test_hostile_text_without_any_word_is_grounded_or_not_never_a_5xx(
-    gateway: Served, fault_server: FaultServer, text: str
+    gateway: Served, fault_server: FakeOpenAI, text: str
 ) -> None:
     """Found by the fuzzer: a query of stopwords only made the lexical scorer raise (503)."""
     _chat(gateway, fault_server, [{"role": "user", "content": text}],
@@ -135,7 +136,7 @@ INJECTIONS = [
 @pytest.mark.parametrize("text", INJECTIONS)
 @pytest.mark.parametrize("as_parts", [False, True])
 def test_hostile_prompt_cannot_close_the_knowledge_block_or_forge_a_system_turn(
-    gateway: Served, fault_server: FaultServer, text: str, as_parts: bool
+    gateway: Served, fault_server: FakeOpenAI, text: str, as_parts: bool
 ) -> None:
     content: Any = [{"type": "text", "text": text}] if as_parts else text
     response, sent = _chat(gateway, fault_server, [{"role": "user", "content": content}],
@@ -156,7 +157,7 @@ def test_hostile_prompt_cannot_close_the_knowledge_block_or_forge_a_system_turn(
 @pytest.mark.parametrize("run_id", ["..", "../../etc/passwd", "..%2F..%2Fetc%2Fpasswd",
                                     "%2e%2e", "a/../../b", "/etc/passwd", "x%00y", "~root"])
 def test_hostile_path_traversal_in_evaluate_run_ids(
-    gateway: Served, fault_server: FaultServer, run_id: str
+    gateway: Served, fault_server: FakeOpenAI, run_id: str
 ) -> None:
     for suffix in ("", "/report", "/report.json"):
         response = httpx.get(f"{gateway.url}/evaluate/{run_id}{suffix}", timeout=30)
@@ -169,7 +170,7 @@ def test_hostile_path_traversal_in_evaluate_run_ids(
 
 
 def test_hostile_evaluate_outside_runs_dir_is_never_written(
-    gateway: Served, fault_server: FaultServer, tmp_path: Path
+    gateway: Served, fault_server: FakeOpenAI, tmp_path: Path
 ) -> None:
     target = tmp_path / "escape"
     body = json.dumps({"run_id": str(target), "per_kind": 1}).encode()
@@ -179,14 +180,14 @@ def test_hostile_evaluate_outside_runs_dir_is_never_written(
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://\u00fc.invalid:99999/v1", "https://"])
 def test_hostile_evaluate_malformed_endpoint_url_is_a_400(
-    gateway: Served, fault_server: FaultServer, url: str
+    gateway: Served, fault_server: FakeOpenAI, url: str
 ) -> None:
     body = json.dumps({"target_url": url, "judge_url": url, "per_kind": 1}).encode()
     _refused(gateway, fault_server, 400, body, path="/evaluate")
 
 
 def test_hostile_non_ascii_api_key_for_evaluate_is_a_400(
-    gateway: Served, fault_server: FaultServer
+    gateway: Served, fault_server: FakeOpenAI
 ) -> None:
     """Found by the fuzzer: a key that cannot go in an HTTP header used to be a 500."""
     body = json.dumps({"target_url": fault_server.base_url, "judge_url": fault_server.base_url,

@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
-from tests.fakes.fault_server import FaultServer
+from tests.fakes.loopback import serve
+from tests.fakes.openai_server import FakeOpenAI
 
-from .conftest import assert_openai_error, gateway_settings, serve
+from .conftest import assert_openai_error, gateway_settings
 
 GROUNDED = {"model": "ok", "culturesafe": {"mode": "grounded"},
             "messages": [{"role": "user", "content": "Is tipping expected in Japan?"}]}
@@ -38,7 +39,7 @@ def _copy(index_dir: Path, retriever: Retriever, tmp_path: Path) -> Path:
     ("metadata.json", lambda data: data.replace(b"Japan", b"Japon", 1)),
 ])
 def test_service_refuses_to_start_on_a_damaged_index_with_a_clear_error(
-    index_dir: Path, retriever: Retriever, tmp_path: Path, fault_server: FaultServer,
+    index_dir: Path, retriever: Retriever, tmp_path: Path, fault_server: FakeOpenAI,
     name: str, damage: Any,
 ) -> None:
     copy = _copy(index_dir, retriever, tmp_path)
@@ -54,7 +55,7 @@ def test_service_refuses_to_start_on_a_damaged_index_with_a_clear_error(
 
 
 def test_service_starts_on_the_good_index_after_an_interrupted_write(
-    index_dir: Path, retriever: Retriever, tmp_path: Path, fault_server: FaultServer
+    index_dir: Path, retriever: Retriever, tmp_path: Path, fault_server: FakeOpenAI
 ) -> None:
     """A save cut short leaves a staging directory; one cut between its two renames leaves
     only the backup of the good index: the service starts on the good index either way."""
@@ -78,7 +79,7 @@ class BrokenRetriever:
         raise OSError("index file vanished")
 
 
-def test_retrieval_failure_fails_the_request_closed_by_default(fault_server: FaultServer) -> None:
+def test_retrieval_failure_fails_the_request_closed_by_default(fault_server: FakeOpenAI) -> None:
     fault_server.reset()
     app = create_app(gateway_settings(fault_server.base_url), retriever=BrokenRetriever())
     with serve(app) as served:
@@ -91,7 +92,7 @@ def test_retrieval_failure_fails_the_request_closed_by_default(fault_server: Fau
                           timeout=30).status_code == 200
 
 
-def test_retrieval_failure_served_ungrounded_when_fail_open(fault_server: FaultServer) -> None:
+def test_retrieval_failure_served_ungrounded_when_fail_open(fault_server: FakeOpenAI) -> None:
     settings = gateway_settings(fault_server.base_url, retrieval_fail_open=True)
     with serve(create_app(settings, retriever=BrokenRetriever())) as served:
         response = httpx.post(f"{served.url}/v1/chat/completions", json=GROUNDED, timeout=30)

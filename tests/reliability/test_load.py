@@ -18,15 +18,16 @@ import pytest
 from app.main import create_app
 from bench.load_client import run_load, upstream_duplicates
 from retrieval.protocols import Retriever
-from tests.fakes.fault_server import FaultServer
+from tests.fakes.loopback import Served, serve
+from tests.fakes.openai_server import FakeOpenAI
 
-from .conftest import Served, assert_openai_error, gateway_settings, metric_value, serve
+from .conftest import assert_openai_error, gateway_settings, metric_value
 
 MESSAGES = [{"role": "user", "content": "Hello there"}]
 
 
 @pytest.fixture(scope="module")
-def gateway(fault_server: FaultServer, retriever: Retriever) -> Iterator[Served]:
+def gateway(fault_server: FakeOpenAI, retriever: Retriever) -> Iterator[Served]:
     settings = gateway_settings(fault_server.base_url, max_concurrent_upstream=64,
                                 read_timeout_s=60.0, upstream_queue_timeout_s=60.0)
     with serve(create_app(settings, retriever=retriever)) as served:
@@ -34,7 +35,7 @@ def gateway(fault_server: FaultServer, retriever: Retriever) -> Iterator[Served]
 
 
 async def test_load_500_requests_at_concurrency_32_lose_nothing(
-    gateway: Served, fault_server: FaultServer
+    gateway: Served, fault_server: FakeOpenAI
 ) -> None:
     fault_server.reset()
     report = await run_load(gateway.url, total=500, concurrency=32, window=100)
@@ -54,7 +55,7 @@ async def test_backpressure_excess_requests_wait_then_get_503_never_pile_up(
 ) -> None:
     """Two upstream slots, a slow upstream, twelve clients: the upstream never sees more
     than two at once; the others wait up to the queue timeout, then get 503."""
-    with FaultServer(delay_s=2.0) as upstream:
+    with FakeOpenAI(delay_s=2.0) as upstream:
         settings = gateway_settings(upstream.base_url, max_concurrent_upstream=2,
                                     upstream_queue_timeout_s=0.3, read_timeout_s=30.0)
         with serve(create_app(settings, retriever=retriever)) as served:

@@ -5,18 +5,11 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-import uvicorn
-from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -24,6 +17,7 @@ from app.http.security import KeyRing
 from app.main import create_app
 from retrieval.protocols import Retriever
 from tests.app.conftest import Gateway
+from tests.fakes.openai_server import FakeOpenAI
 
 CHAT_KEY = "sk-chat-9f8e7d6c5b4a"
 OTHER_CHAT_KEY = "sk-chat-second-1234"
@@ -168,53 +162,15 @@ def test_blank_keys_are_refused() -> None:
 # --- the client's key stays here; the upstream key goes only upstream -------------------
 
 
-def _header_recording_upstream(seen: list[dict[str, str]]) -> FastAPI:
-    """A loopback OpenAI-compatible fake that records the headers it receives."""
-    upstream = FastAPI()
-
-    @upstream.get("/v1/models")
-    async def models(request: Request) -> dict[str, Any]:
-        seen.append(dict(request.headers))
-        return {"object": "list", "data": [{"id": "rec", "object": "model"}]}
-
-    @upstream.post("/v1/chat/completions")
-    async def chat(request: Request) -> dict[str, Any]:
-        seen.append(dict(request.headers))
-        message = {"role": "assistant", "content": "ok"}
-        choice = {"index": 0, "message": message, "finish_reason": "stop"}
-        return {"id": "x", "object": "chat.completion", "created": 1, "model": "rec",
-                "choices": [choice]}  # fmt: skip
-
-    return upstream
-
-
-@contextmanager
-def _serve(asgi: FastAPI) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(asgi, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def test_fake_upstream_sees_only_the_upstream_key_never_the_client_key(
     retriever: Retriever, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    seen: list[dict[str, str]] = []
     upstream_key = "sk-upstream-only-5e6f"
-    with _serve(_header_recording_upstream(seen)) as base_url:
+    with FakeOpenAI(models=("rec",)) as fake:
         settings = Settings(
             backend="upstream",
-            upstream_base_url=base_url,
+            upstream_base_url=fake.base_url,
             upstream_api_key=upstream_key,
             api_keys=[CHAT_KEY],
             index_dir=Path("unused"),
@@ -224,6 +180,7 @@ def test_fake_upstream_sees_only_the_upstream_key_never_the_client_key(
             response = _call(client, "POST", "/v1/chat/completions", body, CHAT_KEY)
             assert response.status_code == 200
             assert upstream_key not in response.text
+    seen = fake.headers  # of every request it received, /v1/models included
     assert seen and all(h["authorization"] == f"Bearer {upstream_key}" for h in seen)
     assert CHAT_KEY not in repr(seen)
     logged = "\n".join(r.getMessage() + repr(vars(r)) for r in caplog.records)
