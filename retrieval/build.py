@@ -112,7 +112,7 @@ def build_retriever(
     if intent_gate:  # on the query embedder's own vectors, before the cache sees them
         from retrieval.intent import load_or_train_gate
 
-        gate = load_or_train_gate(Path(index_dir), embedder, kb)
+        gate = load_or_train_gate(Path(index_dir), embedder, kb, cache_dir=embedder_cache_dir)
     if query_cache_size > 0:
         embedder = CachedEmbedder(embedder, query_cache_size)
     return HybridRetriever(

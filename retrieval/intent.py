@@ -166,7 +166,12 @@ class IntentGate:
         return gate
 
 
-def load_or_train_gate(index_dir: Path, embedder: Embedder, kb: KnowledgeBase | None) -> IntentGate:
+def load_or_train_gate(
+    index_dir: Path,
+    embedder: Embedder,
+    kb: KnowledgeBase | None,
+    cache_dir: Path | None = None,
+) -> IntentGate:
     """The gate saved beside the index if it was fitted on this embedder and this data,
     else a freshly fitted one (saved there; a read-only directory only logs a warning).
 
@@ -174,6 +179,9 @@ def load_or_train_gate(index_dir: Path, embedder: Embedder, kb: KnowledgeBase | 
         index_dir: the index directory (the gate is ``intent_gate.json`` inside it).
         embedder: the query embedder: the vectors the gate will see.
         kb: the knowledge base of the index (its AdaCultureSafe items join the data).
+        cache_dir: where fitted gates are also kept by embedder and data hash, so that
+            another index of the same data and embedder (a test's, a replica's) reuses the
+            fit instead of re-embedding the training data; None: no shared cache.
     """
     from retrieval.intent_fit import fit_gate, fit_settings
 
@@ -189,10 +197,35 @@ def load_or_train_gate(index_dir: Path, embedder: Embedder, kb: KnowledgeBase | 
             return gate
         _log.info("intent gate: refitting (embedder or training data changed)")
     key = (embedder.name, embedder.dimension, wanted)
-    gate = _FITTED.get(key) or fit_gate(embedder, examples)
+    shared = _shared_dir(cache_dir, embedder, wanted)
+    gate = _FITTED.get(key) or _cached(shared, embedder, wanted) or fit_gate(embedder, examples)
     _FITTED[key] = gate
+    if shared is not None:
+        try:
+            gate.save(shared)
+        except OSError as exc:
+            _log.warning("intent gate: cannot cache in %s (%s)", shared, exc)
     try:
         gate.save(index_dir)
     except OSError as exc:
         _log.warning("intent gate: cannot save in %s (%s); fitted in memory", index_dir, exc)
     return gate
+
+
+def _shared_dir(cache_dir: Path | None, embedder: Embedder, data_hash: str) -> Path | None:
+    if cache_dir is None:
+        return None
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in embedder.name)
+    return Path(cache_dir) / "intent-gates" / f"{name}-{embedder.dimension}-{data_hash[:16]}"
+
+
+def _cached(shared: Path | None, embedder: Embedder, data_hash: str) -> IntentGate | None:
+    """The gate kept in the shared cache for this embedder and data, if usable."""
+    if shared is None:
+        return None
+    try:
+        gate = IntentGate.load(shared)
+    except (OSError, ValueError):
+        return None
+    same = (gate.embedder, gate.dimension, gate.data_hash)
+    return gate if same == (embedder.name, embedder.dimension, data_hash) else None

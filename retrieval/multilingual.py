@@ -21,6 +21,7 @@ from typing import Any
 
 from retrieval.build import build_retriever
 from retrieval.crosslingual import DEFAULT_THRESHOLD, USE_WEIGHT, CrossLingualRetriever
+from retrieval.embedder_factory import DEFAULT_CACHE_DIR
 from retrieval.embedding_cache import CachedEmbedder
 from retrieval.index import DescriptionIndex, build_index
 from retrieval.index_store import (
@@ -76,6 +77,7 @@ def with_multilingual(
     threads: int = 1,
     query_cache_size: int = 0,
     intent_gate: bool = True,
+    gate_cache_dir: Path | None = None,
 ) -> RoutedRetriever:
     """``english`` plus the cross-lingual path over the same knowledge base.
 
@@ -89,6 +91,7 @@ def with_multilingual(
         threads: CPU threads of each multilingual engine.
         query_cache_size: e5 query embeddings kept in an LRU cache; 0: none.
         intent_gate: load or fit the e5 path's intent gate (after its index is saved).
+        gate_cache_dir: shared cache of fitted gates (:func:`load_or_train_gate`).
     """
     kb = english.knowledge_base
     if kb is None:
@@ -98,7 +101,11 @@ def with_multilingual(
     e5_dir = sibling_dir(index_dir, "e5")
     e5_index = load_or_build(kb, e5_dir, passages, layout, rebuild=rebuild)
     queries: Embedder = passages.with_role("query")
-    gate = load_or_train_gate(e5_dir, queries, kb) if intent_gate else None
+    gate = (
+        load_or_train_gate(e5_dir, queries, kb, cache_dir=gate_cache_dir)
+        if intent_gate
+        else None
+    )
     if query_cache_size > 0:
         queries = CachedEmbedder(queries, query_cache_size)
     use: UseEmbedder | None = None
@@ -128,4 +135,5 @@ def build_routed_retriever(
         threads=int(options.get("embedder_threads", 1)),
         query_cache_size=int(options.get("query_cache_size", 0)),
         intent_gate=bool(options.get("intent_gate", True)),
+        gate_cache_dir=options.get("embedder_cache_dir", DEFAULT_CACHE_DIR),
     )

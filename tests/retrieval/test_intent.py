@@ -151,3 +151,22 @@ def test_a_damaged_or_foreign_gate_file_is_rejected_on_load(content: str, tmp_pa
     (tmp_path / GATE_FILE).write_text(content)
     with pytest.raises(ValueError):
         IntentGate.load(tmp_path)
+
+
+def test_a_gate_fitted_for_one_index_is_reused_from_the_shared_cache_by_another(
+    gate: IntentGate,
+    minilm_embedder: SentenceTransformerEmbedder,
+    starter: KnowledgeBase,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import retrieval.intent as intent_module
+
+    cache = tmp_path / "cache"
+    first = load_or_train_gate(tmp_path / "index-a", minilm_embedder, starter, cache_dir=cache)
+    monkeypatch.setattr(intent_module, "_FITTED", {})  # a new process: no in-memory fit
+    counting = CountingEmbedder(minilm_embedder)
+    second = load_or_train_gate(tmp_path / "index-b", counting, starter, cache_dir=cache)
+    assert counting.calls == []  # read from the cache, not re-embedded
+    np.testing.assert_array_equal(second.coef, first.coef)
+    assert IntentGate.load(tmp_path / "index-b").data_hash == first.data_hash
