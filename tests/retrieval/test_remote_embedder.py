@@ -1,6 +1,6 @@
 """The remote query embedder over real HTTP on loopback, against a fake ``/v1/embeddings``.
 
-The fake (tests/retrieval/fake_embeddings.py) answers with the real MiniLM vectors, so
+The fake (``FakeOpenAI`` of tests/fakes/openai_server.py) answers with the real MiniLM vectors, so
 the happy path checks real numbers; its other behaviours inject the faults a real
 service produces. vLLM itself serving the model: tests/integration/test_vllm_embedder.py.
 """
@@ -26,26 +26,26 @@ from retrieval.remote_embedder import (
     RemoteEmbedderUnavailable,
 )
 from retrieval.retriever import HybridRetriever
+from tests.fakes.openai_server import FakeOpenAI
 from tests.retrieval.conftest import TINY_KB_ROWS
-from tests.retrieval.fake_embeddings import FakeEmbeddings, serve_fake_embeddings
 
 TEXTS = [text for _, _, text in TINY_KB_ROWS[:5]]
 
 
 @pytest.fixture(scope="module")
-def fake(minilm_embedder: SentenceTransformerEmbedder) -> Iterator[FakeEmbeddings]:
-    with serve_fake_embeddings(minilm_embedder, delay_s=3.0) as server:
+def fake(minilm_embedder: SentenceTransformerEmbedder) -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(embedder=minilm_embedder, delay_s=3.0) as server:
         yield server
 
 
-def _remote(fake: FakeEmbeddings, model: str = DEFAULT_EMBEDDER_NAME, **kw: object) -> (
+def _remote(fake: FakeOpenAI, model: str = DEFAULT_EMBEDDER_NAME, **kw: object) -> (
     RemoteEmbedder
 ):
-    return RemoteEmbedder(fake.url, model, **kw)  # type: ignore[arg-type]
+    return RemoteEmbedder(fake.base_url, model, **kw)  # type: ignore[arg-type]
 
 
 def test_vectors_from_the_fake_service_are_the_models_in_input_order(
-    fake: FakeEmbeddings, minilm_embedder: SentenceTransformerEmbedder
+    fake: FakeOpenAI, minilm_embedder: SentenceTransformerEmbedder
 ) -> None:
     remote = _remote(fake)
     assert remote.name == DEFAULT_EMBEDDER_NAME and remote.dimension == 384
@@ -58,13 +58,13 @@ def test_vectors_from_the_fake_service_are_the_models_in_input_order(
     remote.close()
 
 
-def test_a_service_answering_float_lists_is_understood_too(fake: FakeEmbeddings) -> None:
+def test_a_service_answering_float_lists_is_understood_too(fake: FakeOpenAI) -> None:
     floats, packed = _remote(fake, "float-lists"), _remote(fake)
     assert np.allclose(floats.encode(TEXTS[:2]), packed.encode(TEXTS[:2]), atol=1e-6)
 
 
 def test_one_request_per_batch_whatever_its_size(
-    fake: FakeEmbeddings, tiny_index, tiny_kb: KnowledgeBase
+    fake: FakeOpenAI, tiny_index, tiny_kb: KnowledgeBase
 ) -> None:
     remote = _remote(fake, truncate_tokens=128)
     retriever = HybridRetriever(tiny_index, remote, threshold=0.3, knowledge_base=tiny_kb)
@@ -81,7 +81,7 @@ def test_one_request_per_batch_whatever_its_size(
     assert "truncate_prompt_tokens" not in fake.received[-1]
 
 
-def test_fake_service_timeout_is_a_typed_error(fake: FakeEmbeddings) -> None:
+def test_fake_service_timeout_is_a_typed_error(fake: FakeOpenAI) -> None:
     remote = _remote(fake, "slow", dimension=384, timeout_s=0.3)
     with pytest.raises(RemoteEmbedderTimeout, match="timed out"):
         remote.encode(TEXTS[:1])
@@ -92,7 +92,7 @@ def test_fake_service_timeout_is_a_typed_error(fake: FakeEmbeddings) -> None:
     (429, RemoteEmbedderUnavailable), (400, RemoteEmbedderBadResponse),
     (401, RemoteEmbedderBadResponse)])
 def test_fake_service_error_status_is_a_typed_error(
-    fake: FakeEmbeddings, status: int, error: type[Exception]
+    fake: FakeOpenAI, status: int, error: type[Exception]
 ) -> None:
     remote = _remote(fake, f"status-{status}", dimension=384)
     with pytest.raises(error, match=str(status)):
@@ -102,9 +102,9 @@ def test_fake_service_error_status_is_a_typed_error(
 @pytest.mark.parametrize(("model", "match"), [
     ("wrong-dimension", "dimension 385, expected 384"),
     ("missing-vector", "returned 1 vectors for 2 texts"),
-    ("malformed", "malformed answer")])
+    ("malformed-json", "malformed answer")])
 def test_fake_service_wrong_answer_is_a_typed_error(
-    fake: FakeEmbeddings, model: str, match: str
+    fake: FakeOpenAI, model: str, match: str
 ) -> None:
     remote = _remote(fake, model) if model == "wrong-dimension" else _remote(
         fake, model, dimension=384)
@@ -121,10 +121,10 @@ def test_unreachable_service_fails_at_start_up() -> None:
 
 
 def test_an_index_built_through_the_service_is_the_in_process_one(
-    fake: FakeEmbeddings, tiny_kb: KnowledgeBase, tiny_index, tmp_path: Path,
+    fake: FakeOpenAI, tiny_kb: KnowledgeBase, tiny_index, tmp_path: Path,
     minilm_embedder: SentenceTransformerEmbedder,
 ) -> None:
-    remote = load_embedder(remote=RemoteSpec(url=fake.url))
+    remote = load_embedder(remote=RemoteSpec(url=fake.base_url))
     built = build_index(tiny_kb.descriptions, remote)
     directory = tmp_path / "index"
     save_index(built, directory, kb_hash=tiny_kb.content_hash, kb_source=tiny_kb.source)
@@ -147,7 +147,7 @@ def test_fake_service_serving_another_model_under_the_name_is_refused(
     directory = tmp_path / "index"
     save_index(tiny_index, directory, kb_hash=tiny_kb.content_hash, kb_source=tiny_kb.source)
     expected = {"embedder": DEFAULT_EMBEDDER_NAME, "dimension": 384}
-    with serve_fake_embeddings(minilm_embedder) as impostor:
+    with FakeOpenAI(embedder=minilm_embedder) as impostor:
         impostor.impostor = True
         remote = _remote(impostor)
         assert remote.name == tiny_index.embedder  # the name alone would pass

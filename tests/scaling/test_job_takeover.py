@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from eval.run_log import SAMPLES_FILE, read_records
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 from tests.reliability.conftest import tiny_dataset
 from tests.scaling.conftest import gateways
 
@@ -52,8 +52,7 @@ def test_the_job_of_a_sigkilled_gateway_is_finished_by_the_other(tmp_path: Path)
     runs = tmp_path / "runs"
     (tmp_path / "data").mkdir()
     data = tiny_dataset(tmp_path / "data", 2, 3)
-    model = LoopbackModel(delay_s=0.2)
-    with LoopbackServer(model) as loopback:
+    with FakeOpenAI(latency_s=0.2) as loopback:
         envs = [{"CULTURESAFE_BACKEND": "upstream", "CULTURESAFE_RUNS_DIR": str(runs),
                  "CULTURESAFE_DATA_DIR": str(data), "CULTURESAFE_JOB_POLL_S": "0.5",
                  "CULTURESAFE_UPSTREAM_BASE_URL": loopback.base_url,
@@ -75,7 +74,7 @@ def test_the_job_of_a_sigkilled_gateway_is_finished_by_the_other(tmp_path: Path)
             os.kill(first.proc.pid, signal.SIGKILL)
             first.proc.wait(30)
             stored_at_kill = {r["id"]: r for r in read_records(runs / "taken-over" / SAMPLES_FILE)}
-            asked_at_kill = Counter(model.answered)
+            asked_at_kill = Counter(loopback.answered)
             assert 3 <= len(stored_at_kill) < total, "the kill did not land midway"
             final = _wait(second.url, "taken-over")
     assert final["status"] == "finished" and final["done"] == total
@@ -84,10 +83,10 @@ def test_the_job_of_a_sigkilled_gateway_is_finished_by_the_other(tmp_path: Path)
     manifest = json.loads((runs / "taken-over" / "manifest.json").read_text())
     assert set(stored) == set(manifest["sample_ids"]), "a sample was lost"
     assert set(stored.values()) == {1}, "a sample was stored twice"
-    again = Counter(model.answered) - asked_at_kill
+    again = Counter(loopback.answered) - asked_at_kill
     for record in stored_at_kill.values():
-        assert again[LoopbackModel.prompt_key(record["messages"])] == 0, "re-asked a stored one"
-    repeated = sum(n - 1 for n in model.answered.values() if n > 1)
+        assert again[FakeOpenAI.prompt_key(record["messages"])] == 0, "re-asked a stored one"
+    repeated = sum(n - 1 for n in loopback.answered.values() if n > 1)
     expected_dupes = sum(n - 1 for n in Counter(
-        LoopbackModel.prompt_key(r["messages"]) for r in records).values())
+        FakeOpenAI.prompt_key(r["messages"]) for r in records).values())
     assert repeated - expected_dupes <= 2 * (CONCURRENCY + CONCURRENCY)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 from tests.scaling.conftest import Gateway, gateways
 
 RPM = 5
@@ -19,10 +19,9 @@ RPM = 5
 @pytest.fixture(scope="module")
 def pair(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[LoopbackModel, list[Gateway]]]:
+) -> Iterator[tuple[FakeOpenAI, list[Gateway]]]:
     tmp = tmp_path_factory.mktemp("shared-limits")
-    model = LoopbackModel()
-    with LoopbackServer(model) as upstream:
+    with FakeOpenAI() as upstream:
         env = {"CULTURESAFE_BACKEND": "upstream", "CULTURESAFE_UPSTREAM_BASE_URL":
                upstream.base_url, "CULTURESAFE_REDIS_URL": redis_url,
                "CULTURESAFE_API_KEYS": "rate-key,cap-key", "CULTURESAFE_RATE_LIMIT_RPM": str(RPM),
@@ -31,7 +30,7 @@ def pair(
                "CULTURESAFE_GROUNDING_DEFAULT_MODE": "off", "CULTURESAFE_RUNS_DIR": str(tmp)}
         envs = [{**env, "CULTURESAFE_INDEX_DIR": str(tmp / f"index-{n}")} for n in range(2)]
         with gateways(envs, tmp / "logs") as started:
-            yield model, started
+            yield upstream, started
 
 
 def _chat(gateway: Gateway, key: str) -> httpx.Response:
@@ -42,10 +41,10 @@ def _chat(gateway: Gateway, key: str) -> httpx.Response:
 
 @pytest.mark.slow
 def test_a_key_gets_rpm_requests_across_both_processes_not_rpm_each(
-    pair: tuple[LoopbackModel, list[Gateway]],
+    pair: tuple[FakeOpenAI, list[Gateway]],
 ) -> None:
     model, (first, second) = pair
-    model.delay_s = 0.0
+    model.latency_s = 0.0
     answers = [(n % 2, _chat((first, second)[n % 2], "rate-key")) for n in range(2 * RPM)]
     statuses = Counter(r.status_code for _, r in answers)
     assert statuses == {200: RPM, 429: RPM}, statuses
@@ -57,13 +56,13 @@ def test_a_key_gets_rpm_requests_across_both_processes_not_rpm_each(
 
 @pytest.mark.slow
 def test_the_upstream_cap_holds_across_both_processes(
-    pair: tuple[LoopbackModel, list[Gateway]],
+    pair: tuple[FakeOpenAI, list[Gateway]],
 ) -> None:
     model, (first, second) = pair
-    model.delay_s = 2.0  # the first request holds the only slot long past the queue timeout
+    model.latency_s = 2.0  # the first request holds the only slot long past the queue timeout
     with ThreadPoolExecutor(max_workers=2) as pool:
         answers = list(pool.map(_chat, (first, second), ("cap-key", "cap-key")))
-    model.delay_s = 0.0
+    model.latency_s = 0.0
     assert sorted(r.status_code for r in answers) == [200, 503], [r.text for r in answers]
     busy = next(r for r in answers if r.status_code == 503)
     assert busy.json()["error"]["code"] == "upstream_queue_timeout"
