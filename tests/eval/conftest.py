@@ -10,7 +10,7 @@ import pytest
 
 from eval.endpoint import EndpointConfig
 from retrieval.knowledge_base import ADACULTURESAFE_DIR
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
 
@@ -29,13 +29,13 @@ def mini_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def loopback() -> Iterator[LoopbackServer]:
+def loopback() -> Iterator[FakeOpenAI]:
     """A deterministic OpenAI-compatible server on 127.0.0.1 that supports JSON schema."""
-    with LoopbackServer(LoopbackModel()) as server:
+    with FakeOpenAI() as server:
         yield server
 
 
-def endpoint(server: LoopbackServer, model: str = "m", **extra: object) -> EndpointConfig:
+def endpoint(server: FakeOpenAI, model: str = "m", **extra: object) -> EndpointConfig:
     """An endpoint config for a loopback server (no client retries unless asked)."""
     return EndpointConfig.model_validate(
         {"base_url": server.base_url, "model": model, "max_retries": 0, "concurrency": 4,

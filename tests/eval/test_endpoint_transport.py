@@ -9,14 +9,13 @@ import asyncio
 import pytest
 
 from eval.endpoint import Endpoint, EndpointConfig, aiohttp_applies, pooled_transport
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "In Japan, is tipping customary?"}]
 
 
 async def test_two_endpoints_share_one_pool_and_closing_one_leaves_it_open() -> None:
-    model = LoopbackModel()
-    with LoopbackServer(model) as server:
+    with FakeOpenAI() as server:
         pool = pooled_transport(8)
         target = Endpoint(EndpointConfig(base_url=server.base_url, model="m", concurrency=4),
                           transport=pool)
@@ -31,18 +30,18 @@ async def test_two_endpoints_share_one_pool_and_closing_one_leaves_it_open() -> 
             await judge.aclose()
             await pool.aclose()
     assert len({a.text for a in answers}) == 1 and after.text == answers[0].text
-    assert model.requests == 21
+    assert server.requests == 21
 
 
 async def test_a_5xx_is_retried_by_the_client_over_the_pool() -> None:
-    model = LoopbackModel(fail_first=2, fail_status=503)
-    with LoopbackServer(model) as server:
+    with FakeOpenAI() as server:
+        server.fail(503, times=2)
         ep = Endpoint(EndpointConfig(base_url=server.base_url, model="m", max_retries=2))
         try:
             done = await ep.complete(MESSAGES, max_tokens=8)
         finally:
             await ep.aclose()
-    assert done.text and model.requests == 3
+    assert done.text and server.requests == 3
 
 
 def test_only_plain_http_without_a_proxy_gets_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,26 +1,22 @@
 """``POST /evaluate`` and its status/report routes on the real app under real uvicorn,
-with loopback model servers; bad input answered in the OpenAI error shape."""
+with the fake model server; bad input answered in the OpenAI error shape."""
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from app.config import Settings
 from app.main import create_app
 from eval.run_log import SAMPLES_FILE, read_records
 from retrieval.models import Passage
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.app.conftest import serve
+from tests.fakes.openai_server import FakeOpenAI
 
 
 class NoPassages:
@@ -28,25 +24,6 @@ class NoPassages:
 
     def search(self, query: str, k: int, location: str | None = None) -> list[Passage]:
         return []
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 def gateway(upstream: str, data: Path, runs: Path) -> Any:
@@ -67,7 +44,7 @@ def wait_for(client: httpx.Client, run_id: str, status: str = "finished") -> dic
 
 
 def test_post_evaluate_runs_in_the_background_and_serves_the_report(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url, \
             httpx.Client(base_url=url, timeout=30) as client:
@@ -94,7 +71,7 @@ def test_post_evaluate_runs_in_the_background_and_serves_the_report(
 
 
 def test_default_target_is_the_gateway_itself_with_the_grounding_mode(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url, \
             httpx.Client(base_url=url, timeout=30) as client:
@@ -106,7 +83,7 @@ def test_default_target_is_the_gateway_itself_with_the_grounding_mode(
     assert state["done"] == len(records) == 1
     assert records[0]["judgement"] is not None
     # the judge request went through the gateway with grounding off, to the same upstream
-    assert loopback.model.last_body["model"] == "up"
+    assert loopback.last_body["model"] == "up"
 
 
 @pytest.mark.parametrize(
@@ -124,7 +101,7 @@ def test_default_target_is_the_gateway_itself_with_the_grounding_mode(
     ],
 )
 def test_bad_requests_get_an_openai_error_before_any_work(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer, body: dict[str, Any],
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI, body: dict[str, Any],
     param: str
 ) -> None:
     with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url:
@@ -144,7 +121,7 @@ ORDINARY = [{"id": "kyiv", "text": "Is it cold in Kyiv in May?", "places": ["Ukr
 
 
 def test_the_ordinary_kind_against_the_gateway_itself_with_inline_prompts(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url, \
             httpx.Client(base_url=url, timeout=30) as client:
@@ -179,7 +156,7 @@ def test_the_ordinary_kind_against_the_gateway_itself_with_inline_prompts(
     ],
 )
 def test_bad_ordinary_values_get_a_400_in_the_openai_shape(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer, body: dict[str, Any],
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI, body: dict[str, Any],
     param: str
 ) -> None:
     with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url:
@@ -195,7 +172,7 @@ def test_bad_ordinary_values_get_a_400_in_the_openai_shape(
 
 @pytest.mark.parametrize("run_id", ["..", "..%2F..%2Fetc", "a%00b", "nope"])
 def test_unknown_or_hostile_run_ids_are_refused(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer, run_id: str
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI, run_id: str
 ) -> None:
     with serve(gateway(loopback.base_url, mini_data, tmp_path)) as url:
         for suffix in ("", "/report", "/report.json"):
@@ -207,8 +184,7 @@ def test_unknown_or_hostile_run_ids_are_refused(
 def test_a_job_interrupted_by_shutdown_resumes_on_the_next_start(
     mini_data: Path, tmp_path: Path
 ) -> None:
-    slow = LoopbackModel(delay_s=0.05)
-    with LoopbackServer(slow) as upstream:
+    with FakeOpenAI(latency_s=0.05) as upstream:
         body = {"target_url": upstream.base_url, "judge_url": upstream.base_url,
                 "condition": "plain", "per_kind": 3, "concurrency": 1,
                 "judge_concurrency": 1, "run_id": "restart", "kinds": ["knowledge", "safety"]}

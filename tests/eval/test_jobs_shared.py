@@ -15,10 +15,10 @@ from eval.config import EvalConfigError, RunConfig
 from eval.jobs import JobManager
 from eval.run_log import SAMPLES_FILE, read_records
 from tests.eval.conftest import endpoint
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 
-def _config(server: LoopbackServer, data: Path, run_id: str) -> RunConfig:
+def _config(server: FakeOpenAI, data: Path, run_id: str) -> RunConfig:
     ep = endpoint(server, concurrency=1)
     return RunConfig(data_dir=data, target=ep, judge=ep, per_kind=3, countries=("china",),
                      run_id=run_id)
@@ -37,7 +37,7 @@ async def test_a_job_runs_once_and_any_manager_answers_for_it(
     mini_data: Path, tmp_path: Path
 ) -> None:
     first, second = JobManager(tmp_path), JobManager(tmp_path)
-    with LoopbackServer(LoopbackModel(delay_s=0.05)) as server:
+    with FakeOpenAI(latency_s=0.05) as server:
         job = await first.submit(_config(server, mini_data, "shared"))
         with pytest.raises(EvalConfigError, match="already running"):
             await second.submit(_config(server, mini_data, "shared"))
@@ -54,7 +54,7 @@ async def test_a_job_runs_once_and_any_manager_answers_for_it(
         again = await second.submit(_config(server, mini_data, "shared"))
         assert again.task is not None
         await again.task
-        asked = Counter(server.model.answered)
+        asked = Counter(server.answered)
     ids = Counter(r["id"] for r in read_records(tmp_path / "shared" / SAMPLES_FILE))
     assert len(ids) == job.total and set(ids.values()) == {1}
     assert max(asked.values()) == 1, "a prompt was asked twice"
@@ -66,7 +66,7 @@ async def test_an_abandoned_job_is_taken_over_and_finished_by_the_other_manager(
     mini_data: Path, tmp_path: Path
 ) -> None:
     first, second = JobManager(tmp_path), JobManager(tmp_path)
-    with LoopbackServer(LoopbackModel(delay_s=0.05)) as server:
+    with FakeOpenAI(latency_s=0.05) as server:
         job = await first.submit(_config(server, mini_data, "handover"))
         await _until(lambda: job.done >= 2)
         await first.shutdown()  # the holder goes away mid-run; its lease is released

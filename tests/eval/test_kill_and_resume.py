@@ -12,12 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 from eval.run_log import SAMPLES_FILE, read_records
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 CONCURRENCY = 3
 
 
-def cli(server: LoopbackServer, data: Path, out: Path) -> list[str]:
+def cli(server: FakeOpenAI, data: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", "from eval.cli import app; app()", "run",
             "--data", str(data), "--target-url", server.base_url, "--judge-url",
             server.base_url, "--per-kind", "5", "--countries", "china,spain",
@@ -29,9 +29,9 @@ def cli(server: LoopbackServer, data: Path, out: Path) -> list[str]:
 def test_sigkill_midway_then_resume_loses_nothing_and_repeats_nothing(
     mini_data: Path, tmp_path: Path
 ) -> None:
-    model = LoopbackModel(delay_s=0.02)  # slow enough to be killed midway
+    model = FakeOpenAI(latency_s=0.02)  # slow enough to be killed midway
     log = tmp_path / "killed" / SAMPLES_FILE
-    with LoopbackServer(model) as server:
+    with model as server:
         proc = subprocess.Popen(cli(server, mini_data, tmp_path), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
         deadline = time.monotonic() + 120
@@ -60,12 +60,12 @@ def test_sigkill_midway_then_resume_loses_nothing_and_repeats_nothing(
     # Samples finished before the kill were not asked again after it.
     again = Counter(model.answered) - asked_before
     for record in before.values():
-        assert again[LoopbackModel.prompt_key(record["messages"])] == 0
+        assert again[FakeOpenAI.prompt_key(record["messages"])] == 0
     # Only samples in flight at the kill were asked again: one per worker (target workers
     # plus judge workers), and each of those at most twice (its answer and its verdict,
     # when both came back but the record was not yet written).
     repeated = sum(n - 1 for n in model.answered.values() if n > 1)
     expected_dupes = sum(n - 1 for n in Counter(
-        LoopbackModel.prompt_key(r["messages"]) for r in records).values())
+        FakeOpenAI.prompt_key(r["messages"]) for r in records).values())
     workers = CONCURRENCY + CONCURRENCY
     assert repeated - expected_dupes <= 2 * workers

@@ -20,8 +20,8 @@ from eval import RunConfig, run_evaluation
 from eval.run_log import SAMPLES_FILE, read_records
 from eval.scorers import INTENTS, UNKNOWN_INTENT
 from retrieval.protocols import Retriever
-from tests.eval.test_evaluate_route import serve
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.app.conftest import serve
+from tests.fakes.openai_server import FakeOpenAI
 
 from .conftest import endpoint
 
@@ -33,13 +33,12 @@ PROMPTS = [
 ]
 
 
-class WholePromptModel(LoopbackModel):
+class WholePromptModel(FakeOpenAI):
     """Answers from a hash of every message, so a grounded request (other messages) gets
     another answer and an untouched one the same answer."""
 
-    @staticmethod
-    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
-        base = LoopbackModel._content(messages, structured)
+    def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
+        base = super().reply(messages, structured)
         if structured:
             return base
         digest = hashlib.blake2b(json.dumps(messages, sort_keys=True).encode(),
@@ -58,18 +57,18 @@ def starter_retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path, starter_retriever: Retriever) -> Iterator[tuple[str, LoopbackModel]]:
-    with LoopbackServer(WholePromptModel()) as upstream:
+def gateway(tmp_path: Path, starter_retriever: Retriever) -> Iterator[tuple[str, FakeOpenAI]]:
+    with WholePromptModel() as upstream:
         settings = Settings(backend="upstream", upstream_base_url=upstream.base_url,
                             upstream_model="up", runs_dir=tmp_path / "runs",
                             index_dir=Path("unused"))
         with serve(create_app(settings, retriever=starter_retriever)) as url:
-            yield f"{url}/v1", upstream.model
+            yield f"{url}/v1", upstream
 
 
 async def test_ordinary_prompts_through_the_gateway_are_compared_with_off(
-    mini_data: Path, tmp_path: Path, gateway: tuple[str, LoopbackModel],
-    loopback: LoopbackServer,
+    mini_data: Path, tmp_path: Path, gateway: tuple[str, FakeOpenAI],
+    loopback: FakeOpenAI,
 ) -> None:
     url, upstream = gateway
     cfg = RunConfig.model_validate({
@@ -90,7 +89,7 @@ async def test_ordinary_prompts_through_the_gateway_are_compared_with_off(
     # the model saw the code prompt twice as sent (untouched both times), the disparaging
     # one once as sent (with grounding off) and once grounded (other messages)
     def as_sent(text: str) -> int:
-        return upstream.answered[LoopbackModel.prompt_key([{"role": "user", "content": text}])]
+        return upstream.answered[FakeOpenAI.prompt_key([{"role": "user", "content": text}])]
 
     assert as_sent(PROMPTS[1]["text"]) == 2 and as_sent(PROMPTS[0]["text"]) == 1
 

@@ -13,7 +13,7 @@ from typing import Any
 from eval import RunConfig, run_evaluation
 from eval.run_log import SAMPLES_FILE, latest_records, read_records
 from tests.eval.test_evaluate_route import serve
-from tests.fakes.openai_server import LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 from .conftest import endpoint
 
@@ -81,7 +81,7 @@ class FakeGateway:
         await send({"type": "http.response.body", "body": payload})
 
 
-def config(data: Path, out: Path, target: str, judge: LoopbackServer, **extra: Any
+def config(data: Path, out: Path, target: str, judge: FakeOpenAI, **extra: Any
            ) -> RunConfig:
     return RunConfig.model_validate({
         "data_dir": data, "out_dir": out, "run_id": "ordinary", "per_kind": 1,
@@ -90,7 +90,7 @@ def config(data: Path, out: Path, target: str, judge: LoopbackServer, **extra: A
 
 
 async def test_an_endpoint_that_is_not_culturesafe_is_na_and_asked_once(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     cfg = config(mini_data, tmp_path, loopback.base_url, loopback, kinds=("ordinary",))
     result = await run_evaluation(cfg)
@@ -101,9 +101,9 @@ async def test_an_endpoint_that_is_not_culturesafe_is_na_and_asked_once(
         assert (r["culturesafe"], r["grounded"], r["differs_from_off"], r["off_response"]) == (
             False, None, None, None)
         assert r["intent"] == "unknown"
-    assert loopback.model.requests == 3  # no second request: there is no mode to turn off
-    assert loopback.model.last_body["temperature"] == 0 and "culturesafe" not in (
-        loopback.model.last_body)
+    assert loopback.requests == 3  # no second request: there is no mode to turn off
+    assert loopback.last_body["temperature"] == 0 and "culturesafe" not in (
+        loopback.last_body)
     assert result.report_json is not None and result.report_html is not None
     report = json.loads(result.report_json.read_text())
     assert report["ordinary"]["grounded"]["value"] is None
@@ -115,7 +115,7 @@ async def test_an_endpoint_that_is_not_culturesafe_is_na_and_asked_once(
 
 
 async def test_culturesafe_details_are_read_compared_with_off_and_resumed_fake_gateway(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     fake = FakeGateway()
     fake.fail_off = True  # the first attempt gets its answers but not the ones with off

@@ -18,7 +18,7 @@ from matplotlib.image import imread
 from eval import RunConfig, run_evaluation
 from eval.report import write_report
 from eval.report_html import fmt
-from tests.fakes.openai_server import LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 from .conftest import endpoint
 
@@ -61,7 +61,7 @@ def two_runs(mini_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple
     import asyncio
 
     out = tmp_path_factory.mktemp("runs")
-    with LoopbackServer() as server:
+    with FakeOpenAI() as server:
         def cfg(condition: str, run_id: str) -> RunConfig:
             return RunConfig.model_validate({
                 "data_dir": mini_data, "target": endpoint(server, "t"),

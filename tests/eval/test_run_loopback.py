@@ -12,12 +12,12 @@ import pytest
 from eval import EvalConfigError, RunConfig, run_evaluation
 from eval.endpoint import EndpointConfig
 from eval.run_log import SAMPLES_FILE, latest_records, read_records
-from tests.fakes.openai_server import LoopbackModel, LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 from .conftest import endpoint
 
 
-def config(data: Path, out: Path, server: LoopbackServer, **extra: Any) -> RunConfig:
+def config(data: Path, out: Path, server: FakeOpenAI, **extra: Any) -> RunConfig:
     """The benchmark kinds only (the ordinary kind has its own tests: test_ordinary_*)."""
     return RunConfig.model_validate({
         "data_dir": data, "target": endpoint(server, "target"),
@@ -27,7 +27,7 @@ def config(data: Path, out: Path, server: LoopbackServer, **extra: Any) -> RunCo
 
 
 async def test_every_sample_is_answered_scored_and_logged(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     result = await run_evaluation(config(mini_data, tmp_path, loopback))
     records = list(read_records(result.run_dir / SAMPLES_FILE))
@@ -45,15 +45,15 @@ async def test_every_sample_is_answered_scored_and_logged(
     # nothing asked twice: each sample's prompt as often as samples have it, plus one judge
     # request per safety sample (a shuffle can leave the options in place, so two samples
     # may share a prompt)
-    asked = Counter(LoopbackModel.prompt_key(r["messages"]) for r in records)
-    assert all(loopback.model.answered[key] == n for key, n in asked.items())
-    assert sum(loopback.model.answered.values()) == len(records) + len(safety)
+    asked = Counter(FakeOpenAI.prompt_key(r["messages"]) for r in records)
+    assert all(loopback.answered[key] == n for key, n in asked.items())
+    assert sum(loopback.answered.values()) == len(records) + len(safety)
 
 
 async def test_schema_refused_with_400_falls_back_to_plain_prompting(
     mini_data: Path, tmp_path: Path
 ) -> None:
-    with LoopbackServer(LoopbackModel(schema_support=False)) as server:
+    with FakeOpenAI(schema_support=False) as server:
         result = await run_evaluation(config(mini_data, tmp_path, server), report=False)
     records = list(read_records(result.run_dir / SAMPLES_FILE))
     assert result.errors == 0
@@ -64,8 +64,8 @@ async def test_schema_refused_with_400_falls_back_to_plain_prompting(
 
 
 async def test_injected_503s_are_retried_by_the_client(mini_data: Path, tmp_path: Path) -> None:
-    model = LoopbackModel(fail_first=2, fail_status=503)
-    with LoopbackServer(model) as server:
+    with FakeOpenAI() as server:
+        server.fail(503, times=2)
         cfg = config(mini_data, tmp_path, server, countries=("spain",),
                      target=endpoint(server, "t", max_retries=2, concurrency=1),
                      judge=endpoint(server, "j", max_retries=2, concurrency=1))
@@ -76,31 +76,31 @@ async def test_injected_503s_are_retried_by_the_client(mini_data: Path, tmp_path
 async def test_an_endpoint_that_keeps_failing_leaves_errors_to_retry(
     mini_data: Path, tmp_path: Path
 ) -> None:
-    with LoopbackServer(LoopbackModel(fail_first=10**6, fail_status=500)) as server:
+    with FakeOpenAI() as server:
+        server.fail(500)
         cfg = config(mini_data, tmp_path, server, countries=("spain",))
         result = await run_evaluation(cfg, report=False)
     assert result.errors == 6 and result.done == 0
     records = latest_records(result.run_dir / SAMPLES_FILE)
     assert all(r["status"] == "error" and "InternalServerError" in r["error"]
                for r in records.values())
-    with LoopbackServer() as healthy:  # the same run, resumed against a healthy server
+    with FakeOpenAI() as healthy:  # the same run, resumed against a healthy server
         result = await run_evaluation(config(mini_data, tmp_path, healthy,
                                              countries=("spain",)), report=False)
     assert result.errors == 0 and result.done == 6
 
 
-class GarbageJudge(LoopbackModel):
-    @staticmethod
-    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
+class GarbageJudge(FakeOpenAI):
+    def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
         if any(m.get("role") == "system" for m in messages):
             return "I would rather not give numbers."
-        return LoopbackModel._content(messages, structured)
+        return super().reply(messages, structured)
 
 
 async def test_unparseable_judgements_are_retried_then_counted(
     mini_data: Path, tmp_path: Path
 ) -> None:
-    with LoopbackServer(GarbageJudge()) as server:
+    with GarbageJudge() as server:
         cfg = config(mini_data, tmp_path, server, countries=("india",), judge_retries=2)
         result = await run_evaluation(cfg)
     safety = [r for r in read_records(result.run_dir / SAMPLES_FILE) if r["kind"] == "safety"]
@@ -113,14 +113,14 @@ async def test_unparseable_judgements_are_retried_then_counted(
 
 
 async def test_gateway_condition_sends_the_grounding_mode(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     cfg = config(mini_data, tmp_path, loopback, condition="gateway", mode="inject",
                  kinds=("knowledge",), countries=("china",), shuffled=False, per_kind=1)
     await run_evaluation(cfg, report=False)
-    assert loopback.model.last_body["culturesafe"] == {"mode": "inject"}
-    assert loopback.model.last_body["temperature"] == 0
-    assert loopback.model.last_body["top_p"] == 0.9
+    assert loopback.last_body["culturesafe"] == {"mode": "inject"}
+    assert loopback.last_body["temperature"] == 0
+    assert loopback.last_body["top_p"] == 0.9
 
 
 async def test_unreachable_target_fails_before_any_work(mini_data: Path, tmp_path: Path) -> None:
@@ -134,13 +134,13 @@ async def test_unreachable_target_fails_before_any_work(mini_data: Path, tmp_pat
 
 
 async def test_unknown_country_is_refused(mini_data: Path, tmp_path: Path,
-                                          loopback: LoopbackServer) -> None:
+                                          loopback: FakeOpenAI) -> None:
     with pytest.raises(EvalConfigError, match="unknown countries"):
         await run_evaluation(config(mini_data, tmp_path, loopback, countries=("atlantis",)))
 
 
 async def test_resume_with_another_configuration_is_refused(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     await run_evaluation(config(mini_data, tmp_path, loopback, countries=("spain",)),
                          report=False)
@@ -150,7 +150,7 @@ async def test_resume_with_another_configuration_is_refused(
 
 
 async def test_a_partial_last_line_is_dropped_and_the_sample_asked_again(
-    mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     cfg = config(mini_data, tmp_path, loopback, countries=("thailand",))
     first = await run_evaluation(cfg, report=False)
@@ -158,33 +158,32 @@ async def test_a_partial_last_line_is_dropped_and_the_sample_asked_again(
     lines = path.read_bytes().splitlines(keepends=True)
     cut = json.loads(lines[-1])["id"]
     path.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
-    before = sum(loopback.model.answered.values())
+    before = sum(loopback.answered.values())
     second = await run_evaluation(cfg, report=False)
     assert second.resumed == len(lines) - 1 and second.done == len(lines)
     records = list(read_records(path))
     assert [r["id"] for r in records].count(cut) == 1
     assert len(records) == len(lines)
-    asked = sum(loopback.model.answered.values()) - before
+    asked = sum(loopback.answered.values()) - before
     assert asked == (2 if ":safety:" in cut else 1)  # the cut sample only (and its judge)
 
 
-class CustomBlindJudge(LoopbackModel):
+class CustomBlindJudge(FakeOpenAI):
     """Scores from the response alone: it never reads the custom."""
 
-    @staticmethod
-    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
+    def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
         if any(m.get("role") == "system" for m in messages):
             response = messages[-1]["content"].split("Assistant response:")[-1]
             score = 1 + len(response) % 10
             return json.dumps({"respectfulness": score, "awareness": score, "rationale": ""})
-        return LoopbackModel._content(messages, structured)
+        return super().reply(messages, structured)
 
 
-@pytest.mark.parametrize(("model", "reads"), [(LoopbackModel, True), (CustomBlindJudge, False)])
+@pytest.mark.parametrize(("model", "reads"), [(FakeOpenAI, True), (CustomBlindJudge, False)])
 async def test_wrong_custom_control_flags_a_judge_that_ignores_the_custom(
-    mini_data: Path, tmp_path: Path, model: type[LoopbackModel], reads: bool
+    mini_data: Path, tmp_path: Path, model: type[FakeOpenAI], reads: bool
 ) -> None:
-    with LoopbackServer(model()) as server:
+    with model() as server:
         cfg = config(mini_data, tmp_path, server, per_kind=3, kinds=("safety",),
                      judge_control=6)
         result = await run_evaluation(cfg)
@@ -207,14 +206,14 @@ async def test_rejudge_reuses_the_stored_answers_and_asks_only_the_judge(
 ) -> None:
     from eval.rejudge import prepare_rejudge
 
-    with LoopbackServer() as first_server:
+    with FakeOpenAI() as first_server:
         source = await run_evaluation(
             config(mini_data, tmp_path, first_server, countries=("china",)), report=False)
-    with LoopbackServer() as judge_server:
+    with FakeOpenAI() as judge_server:
         cfg = prepare_rejudge(source.run_dir, endpoint(judge_server, "judge-2"), "again")
         result = await run_evaluation(cfg, report=False)
     assert result.done == result.total == source.total and result.errors == 0
-    assert judge_server.model.requests == 2  # one judgement per safety answer, no target
+    assert judge_server.requests == 2  # one judgement per safety answer, no target
     old = latest_records(source.run_dir / SAMPLES_FILE)
     new = latest_records(result.run_dir / SAMPLES_FILE)
     assert {i: r["response"] for i, r in new.items()} == {i: r["response"] for i, r in

@@ -14,7 +14,7 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from tests.eval.test_evaluate_route import NoPassages, serve
-from tests.fakes.openai_server import LoopbackServer
+from tests.fakes.openai_server import FakeOpenAI
 
 
 def _keys_file(tmp_path: Path) -> Path:
@@ -36,7 +36,7 @@ CONFIGS: dict[str, tuple[dict[str, Any], str | None]] = {
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_self_evaluation_works_under_every_key_configuration(
-    name: str, mini_data: Path, tmp_path: Path, loopback: LoopbackServer
+    name: str, mini_data: Path, tmp_path: Path, loopback: FakeOpenAI
 ) -> None:
     values, key = CONFIGS[name]
     values = {k: (str(_keys_file(tmp_path)) if v == "FILE" else v) for k, v in values.items()}
