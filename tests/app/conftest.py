@@ -59,23 +59,12 @@ def retriever(tmp_path_factory: pytest.TempPathFactory) -> Retriever:
 
 # --- the fake upstream ----------------------------------------------------------------
 
-# The model names these tests used before the fakes were merged (until every user switches).
-_OLD_NAMES = {"fake-slow": "slow", "fake-500": "status-500", "fake-429": "status-429-retry-after",
-              "fake-400": "status-400", "fake-drop": "drop-mid-stream", "fake-trickle": "trickle",
-              "fake-knowledge": "knowledge"}
-
-
-class _Upstream(FakeOpenAI):
-    def _behaviour(self, model: str) -> str:
-        return super()._behaviour(_OLD_NAMES.get(model, model))
-
-
 @pytest.fixture(scope="session")
 def fake_upstream() -> Iterator[Upstream]:
     """``(base_url ending in /v1, list of received request bodies)`` of the one fake
     upstream (:mod:`tests.fakes.openai_server`), streaming one character per delta so that
     every tag is split."""
-    with _Upstream(pieces="chars", models=("fake-ok",)) as fake:
+    with FakeOpenAI(pieces="chars", models=("fake-ok",)) as fake:
         yield fake.base_url, fake.received
 
 

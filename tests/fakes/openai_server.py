@@ -1,15 +1,14 @@
 """The one fake OpenAI-compatible server of the tests and the benchmarks, on 127.0.0.1.
 
 It fakes only the HTTP boundary: a bare ASGI app (no framework, so it is never the
-bottleneck of a benchmark) under a real uvicorn server. The request's ``model`` picks the
-behaviour; any other name gets the server's ``default`` (``reply`` unless set).
+bottleneck of a benchmark) under a real uvicorn (``with FakeOpenAI() as fake``;
+``fake.base_url`` ends in ``/v1``; ``python -m tests.fakes.openai_server --port N`` serves
+one alone). The request's ``model`` picks the behaviour; any other name gets the server's
+``default`` (``reply`` unless set). Answers (HTTP 200):
 
-Answers (HTTP 200):
-
-* ``reply``: deterministic: two judge scores to a judge prompt, a letter to a
-  multiple-choice prompt (JSON under a ``json_schema`` response_format), else
-  ``echo: <last user text>`` (:func:`tests.fakes.wire.deterministic_reply`; a subclass
-  may override :meth:`FakeOpenAI.reply`);
+* ``reply``: two judge scores to a judge prompt, a letter to a multiple-choice prompt
+  (JSON under a ``json_schema`` response_format), else ``echo: <last user text>``
+  (:func:`tests.fakes.wire.deterministic_reply`; override :meth:`FakeOpenAI.reply`);
 * ``fixed``: the server's ``text`` (the benchmarks' upstream: the same whatever was asked);
 * ``knowledge``: a ``<culture_knowledge>`` block, then the answer;
 * ``mid-tag``: an answer cut by ``max_tokens`` inside an opening tag (finish ``length``).
@@ -18,8 +17,8 @@ Faults:
 
 * ``slow``: the answer after ``delay_s`` seconds (nothing is sent meanwhile);
 * ``trickle``: a stream that sends a delta every ``trickle_s`` seconds;
-* ``stall-mid-stream``: two events, then silence for ``delay_s``, then the connection cut;
-* ``drop-mid-stream``: two events, then the connection cut (no terminating chunk);
+* ``stall-mid-stream`` / ``drop-mid-stream``: two events, then ``delay_s`` of silence and
+  the connection cut / the connection cut at once (no terminating chunk);
 * ``drop-before-response``: the request is read, then the connection is cut;
 * ``status-<code>`` / ``status-<code>-retry-after``: an OpenAI error body with that
   status (and ``Retry-After: 3`` with the suffix);
@@ -27,18 +26,14 @@ Faults:
 * ``malformed-sse``: one good event, then ``data: {not json``;
 * ``no-done``: a stream that ends cleanly but without ``data: [DONE]``;
 * ``fail(status, times)``: the next requests fail with ``status``, whatever their model;
-  ``schema_support=False``: a 400 to a ``json_schema`` response_format.
+  ``schema_support=False``: a 400 to a ``json_schema`` response_format, and one to a
+  request with a field named in ``unsupported`` (an upstream that does not know it).
 
 ``POST /v1/embeddings`` answers when the server is given a real ``embedder``
 (:mod:`tests.fakes.embeddings`: its vectors, or ``float-lists``, ``wrong-dimension``,
 ``missing-vector``, and ``impostor`` vectors). Every request is counted (``received``
-bodies, ``headers``, ``attempts`` per model, ``answered`` per prompt, ``max_in_flight``),
-and a held answer gives up as soon as its client hangs up, so no socket outlives a client
-that left.
-
-    with FakeOpenAI(delay_s=3.0) as fake:  # fake.base_url ends in /v1
-        ...
-    python -m tests.fakes.openai_server --port 8011 [--default fixed --pieces whole]
+bodies, ``headers``, ``attempts`` per model, ``answered`` per prompt, ``max_in_flight``);
+a held answer gives up as soon as its client hangs up.
 """
 
 from __future__ import annotations
@@ -60,6 +55,7 @@ BEHAVIOURS = frozenset({
     "reply", "fixed", "knowledge", "mid-tag", "slow", "trickle", "stall-mid-stream",
     "drop-mid-stream", "drop-before-response", "malformed-json", "malformed-sse", "no-done",
 }) | EMBEDDING_FAULTS
+_CANNED = {"knowledge": (wire.KNOWLEDGE_ANSWER, "stop"), "mid-tag": (wire.MID_TAG_ANSWER, "length")}
 
 
 class FakeOpenAI:
@@ -68,8 +64,8 @@ class FakeOpenAI:
     def __init__(self, *, default: str = "reply", text: str = wire.FIXED_ANSWER,
                  pieces: str = "words", models: tuple[str, ...] | None = None,
                  delay_s: float = 3.0, latency_s: float = 0.0, trickle_s: float = 1.0,
-                 schema_support: bool = True, embedder: Embedder | None = None,
-                 record: bool = True) -> None:
+                 schema_support: bool = True, unsupported: tuple[str, ...] = (),
+                 embedder: Embedder | None = None, record: bool = True) -> None:
         """Args: ``pieces``: how a stream splits the text (``chars``, ``words``, ``whole``);
         ``models``: what ``/v1/models`` lists (the default behaviour's name unless set);
         ``latency_s``: how long every chat answer takes; ``record``: keep the bodies and
@@ -77,7 +73,8 @@ class FakeOpenAI:
         self.default, self.text, self.pieces = default, text, pieces
         self.models = models or (default,)
         self.delay_s, self.latency_s, self.trickle_s = delay_s, latency_s, trickle_s
-        self.schema_support, self.embedder, self.record = schema_support, embedder, record
+        self.schema_support, self.unsupported = schema_support, unsupported
+        self.embedder, self.record = embedder, record
         self.impostor = False
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []  # of every request, /models included
@@ -113,8 +110,6 @@ class FakeOpenAI:
     def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
         """What the ``reply`` behaviour answers (override to fake another model)."""
         return wire.deterministic_reply(messages, structured)
-
-    # --- running ------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
         self.served = self._stack.enter_context(loopback.serve(self))
@@ -194,15 +189,13 @@ class FakeOpenAI:
         if self.latency_s and not await wait_unless_hung_up(receive, self.latency_s):
             return
         structured = (body.get("response_format") or {}).get("type") == "json_schema"
-        if structured and not self.schema_support:
+        if (structured and not self.schema_support) or any(f in body for f in self.unsupported):
             await send_json(send, 400, wire.error_body(400))
             return
         behaviour = self._behaviour(model)
         messages = body.get("messages") or []
-        text, finish = {
-            "fixed": (self.text, "stop"), "knowledge": (wire.KNOWLEDGE_ANSWER, "stop"),
-            "mid-tag": (wire.MID_TAG_ANSWER, "length"),
-        }.get(behaviour) or (self.reply(messages, structured), "stop")
+        canned = {"fixed": (self.text, "stop"), **_CANNED}.get(behaviour)
+        text, finish = canned or (self.reply(messages, structured), "stop")
         if self.record:
             self.answered[self.prompt_key(messages)] += 1
         if not body.get("stream"):
@@ -253,42 +246,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-# --- the names the tests used before the fakes were merged (until every user switches) ---
-from tests.fakes.loopback import read_body, serve_lifespan  # noqa: E402, F401
-
-
-class LoopbackModel(FakeOpenAI):
-    """Deprecated: ``FakeOpenAI(latency_s=...)`` and ``fail(status, times)``."""
-
-    def __init__(self, *, schema_support: bool = True, fail_first: int = 0,
-                 fail_status: int = 503, delay_s: float = 0.0) -> None:
-        super().__init__(schema_support=schema_support, latency_s=delay_s,
-                         models=("loopback",))
-        self.fail(fail_status, fail_first)
-
-    def reply(self, messages: list[dict[str, Any]], structured: bool) -> str:
-        return self._content(messages, structured)
-
-    @staticmethod
-    def _content(messages: list[dict[str, Any]], structured: bool) -> str:
-        return wire.deterministic_reply(messages, structured)
-
-
-class LoopbackServer:
-    """Deprecated: ``with FakeOpenAI() as fake``."""
-
-    def __init__(self, model: LoopbackModel | None = None) -> None:
-        self.model = model or LoopbackModel()
-
-    @property
-    def base_url(self) -> str:
-        return self.model.base_url
-
-    def __enter__(self) -> LoopbackServer:
-        self.model.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.__exit__(*exc)

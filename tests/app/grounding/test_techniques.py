@@ -11,8 +11,6 @@ from typing import Any, get_args
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from app.config import GroundingTechnique, Settings
 from app.grounding.service import GroundingService
@@ -24,6 +22,7 @@ from app.protocol import GroundingOptions
 from retrieval.models import Passage
 from retrieval.protocols import Retriever
 from tests.app.conftest import serve, upstream_settings
+from tests.fakes.openai_server import FakeOpenAI
 
 TECHNIQUES: tuple[GroundingTechnique, ...] = get_args(GroundingTechnique)
 PASSAGE = Passage(
@@ -121,36 +120,17 @@ def test_refused_prefill_falls_back_to_prompt_only_fake_http_upstream(
     retriever: Retriever,
 ) -> None:
     """A fake upstream (HTTP boundary) that rejects vLLM's continuation flags with 400."""
-    received: list[dict[str, Any]] = []
-    upstream = FastAPI()
-
-    @upstream.post("/v1/chat/completions")
-    async def chat(request: Request) -> JSONResponse:
-        body = await request.json()
-        received.append(body)
-        if "continue_final_message" in body:
-            error = {"message": "Unrecognized request argument", "type": "invalid_request_error"}
-            return JSONResponse({"error": error}, status_code=400)
-        message = {"role": "assistant", "content": "<culture_knowledge>k</culture_knowledge>Hi"}
-        return JSONResponse(
-            {
-                "id": "x",
-                "object": "chat.completion",
-                "created": 1,
-                "model": "m",
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            }
-        )
-
+    answer = "<culture_knowledge>k</culture_knowledge>Hi"
     with (
-        serve(upstream) as up,
-        serve(create_app(upstream_settings(f"{up}/v1"), retriever=retriever)) as gateway,
+        FakeOpenAI(default="fixed", text=answer, unsupported=("continue_final_message",)) as up,
+        serve(create_app(upstream_settings(up.base_url), retriever=retriever)) as gateway,
     ):
         body = {
             "messages": [{"role": "user", "content": CULTURAL}],
             "culturesafe": {"mode": "grounded", "technique": "prefill"},
         }
         data = httpx.post(f"{gateway}/v1/chat/completions", json=body, timeout=30).json()
+    received = up.received
     assert len(received) == 2 and received[1]["messages"][-1]["role"] == "user"
     details = data["culturesafe"]
     assert details["applied"] and details["technique"] == "instruct"
