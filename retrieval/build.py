@@ -93,7 +93,7 @@ def build_retriever(
     index: DescriptionIndex | None = None
     if not rebuild:
         try:
-            index = load_index(index_dir, expected=expected)
+            index = load_index(index_dir, expected=expected, embedder=embedder)
         except IndexNotFoundError:
             index = None
     if index is None:
