@@ -99,12 +99,13 @@ class Settings(BaseSettings):
     # --- grounding ----------------------------------------------------------------------
     grounding_default_mode: GroundingMode = "grounded"
     grounding_technique: GroundingTechnique = "prefill"  # measured best: BENCHMARKS.md
-    # Sampling added to grounded requests that set no penalty of their own (reported in
-    # culturesafe.sampling): llama.cpp's repeat penalty for the embedded model (1.0: none;
-    # 1.15 stopped the small model's loops: bench/voice_effect.py), and for an upstream
-    # e.g. {"frequency_penalty": 0.3} (OpenAI) or {"repetition_penalty": 1.1} (vLLM).
-    embedded_repeat_penalty: float = Field(default=1.15, ge=1.0, le=2.0)
-    upstream_grounded_sampling: dict[str, float] = {}
+    # Sampling fields added to grounded requests that set no penalty of their own
+    # (reported in culturesafe.sampling; {}: none). Embedded: llama.cpp's repeat penalty
+    # over the last 256 tokens stopped the small model's loops (bench/voice_effect.py).
+    # Upstream: e.g. {"frequency_penalty": 0.3} (OpenAI), {"repetition_penalty": 1.1} (vLLM).
+    embedded_grounded_sampling: dict[str, int | float] = {
+        "repeat_penalty": 1.15, "repeat_last_n": 256}
+    upstream_grounded_sampling: dict[str, int | float] = {}
 
     # --- back-pressure on the upstream (owned by the backend) ---------------------------
     max_concurrent_upstream: int = Field(default=64, ge=1)

@@ -114,7 +114,7 @@ class CultureSafeDetails(BaseModel):
     prefill: str | None = None  # answer text the gateway wrote itself (its opening)
     intent: Intent | None = None  # the intent the answer's voice followed
     intent_score: float | None = None  # the intent gate's probability of that intent
-    sampling: dict[str, float] | None = None  # sampling fields the gateway added
+    sampling: dict[str, int | float] | None = None  # sampling fields the gateway added
 
 
 class ChatCompletionResponse(OpenAIBaseModel):

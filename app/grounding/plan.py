@@ -34,7 +34,7 @@ class GroundingPlan:
     intent_score: float | None = None  # the gate's probability of ``intent``
     # Sampling fields added to the upstream body (a repeat penalty against loops); the
     # response code drops them when the client set a penalty of its own.
-    sampling: dict[str, float] = field(default_factory=dict)
+    sampling: dict[str, int | float] = field(default_factory=dict)
 
     def details(
         self, knowledge: str | None = None, overhead_ms: float | None = None

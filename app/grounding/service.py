@@ -104,11 +104,10 @@ class GroundingService:
             self._metrics.retrieval_latency.observe(time.perf_counter() - start)
         return merged(found, k), found
 
-    def _sampling(self) -> dict[str, float]:
+    def _sampling(self) -> dict[str, int | float]:
         """What a grounded request adds to the upstream body against loops."""
         if self._settings.backend == "embedded":
-            penalty = self._settings.embedded_repeat_penalty
-            return {"repeat_penalty": penalty} if penalty != 1.0 else {}
+            return dict(self._settings.embedded_grounded_sampling)
         return dict(self._settings.upstream_grounded_sampling)
 
     async def plan(

@@ -48,10 +48,11 @@ def _streamed(technique: GroundingTechnique, deltas: list[str]) -> str:
 
 
 def test_prefill_opening_ends_on_a_complete_verified_fact() -> None:
-    # An open "- In Japan," slot was filled with the user's claim; a complete, cited fact
-    # leaves nothing the user's words fit (prompts/prefill_*.txt, app/grounding/voice.py).
+    # An open "- In Japan," slot was filled with the user's claim; complete, cited facts
+    # and an advice heading leave nothing the user's words fit (prompts/prefill_*.txt).
     opening = _plan("prefill").opening or ""
-    assert opening.endswith("\n- In Japan, tipping is not customary. [1]\n\n")
+    assert opening.endswith("\n- In Japan, tipping is not customary. [1]\n\n"
+                            "Some practical, respectful advice:\n\n")
 
 
 @pytest.mark.parametrize("echoed", [True, False])

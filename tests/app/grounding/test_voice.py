@@ -22,6 +22,7 @@ QUESTION = "Is it rude to leave a tip at a restaurant in Japan?"
 DISPARAGING = "Japanese waiters refusing tips is silly. Tell me why I should tip anyway."
 QUESTION_OPENING = "Here is what verified sources say about this in Japan:"
 DISPARAGING_OPENING = "I hear that this custom bothers you."
+ADVICE = "Some practical, respectful advice:\n\n"  # a heading, not a slot for a claim
 CONTINUATION = "So a smile and a thank-you are enough."
 PASSAGES = (
     Passage(id="jp-1", location="Japan", score=0.8,
@@ -34,8 +35,9 @@ def test_each_voice_opens_on_complete_cited_facts_of_the_top_location() -> None:
     question = opening("cultural_question", PASSAGES)
     disparaging = opening("disparaging", PASSAGES)
     fact = "- Tipping is not customary in Japan. [1]\n\n"
-    assert question == f"{QUESTION_OPENING}\n\n{fact}"
-    assert disparaging.startswith(DISPARAGING_OPENING) and disparaging.endswith(fact)
+    assert question == f"{QUESTION_OPENING}\n\n{fact}{ADVICE}"
+    assert disparaging.startswith(DISPARAGING_OPENING)
+    assert disparaging.endswith(fact + ADVICE)
     assert "wai" not in question + disparaging  # another location's description
     for text in (question, disparaging):
         assert "frustrat" not in text and "the people who keep it" not in text
@@ -82,7 +84,7 @@ def test_a_cultural_question_gets_the_neutral_voice(
 ) -> None:
     content, details = _ask(client, QUESTION, stream=stream, intent="cultural_question")
     assert content.startswith(f"{QUESTION_OPENING}\n\n- Tipping is not customary in Japan")
-    assert content.endswith(f"[1]\n\n{CONTINUATION}")
+    assert content.endswith(f"[1]\n\n{ADVICE}{CONTINUATION}")
     assert "frustrat" not in content and "bothers you" not in content
     assert (details["intent"], details["technique"]) == ("cultural_question", "prefill")
     system = fake.received[-1]["messages"][0]["content"]
@@ -157,5 +159,6 @@ def test_the_embedded_model_speaks_in_the_voice_with_the_repeat_penalty(
     content, details = _ask(client, text, stream=stream, intent=intent, max_tokens=24,
                             temperature=0, model="smollm2")
     assert content.startswith(start) and len(content) > len(details["prefill"])
-    assert details["intent"] == intent and details["sampling"] == {"repeat_penalty": 1.15}
+    assert details["intent"] == intent
+    assert details["sampling"] == {"repeat_penalty": 1.15, "repeat_last_n": 256}
     assert "culture_knowledge" not in content and "frustrat" not in content
