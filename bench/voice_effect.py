@@ -8,7 +8,7 @@ temperature (seeded). Answers are logged per condition (``eval.run_log``), so a 
 run resumes; the table is printed from the logs.
 
     python bench/voice_effect.py --set heldout            # the numbers reported
-    python bench/voice_effect.py --set dev --intent gate  # voices from the intent gate
+    python bench/voice_effect.py --set dev --intent labels  # voices from the labels
 
 Columns, per temperature and intent (``bench/voice_measures.py``), over the prompts that
 grounding applied to, ``off`` answering the same prompts:
@@ -21,9 +21,9 @@ grounding applied to, ``off`` answering the same prompts:
   (``bench/effect_measures.py``), grounded minus off;
 * ``wrong voice``: questions answered with the disparaging opening (target 0).
 
-``--intent labels`` (default) sends each prompt's labelled intent as
-``culturesafe.intent``: the voices as a perfect gate would pick them; ``--intent gate``
-leaves the choice to the gateway.
+``--intent gate`` (default) leaves the voice to the gateway's intent gate, as shipped;
+``--intent labels`` sends each prompt's labelled intent as ``culturesafe.intent``: the
+voices as a perfect gate would pick them.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def table(args: argparse.Namespace, embedder: SentenceTransformerEmbedder) -> st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--set", default="dev", choices=("dev", "heldout"))
-    ap.add_argument("--intent", default="labels", choices=("labels", "gate"))
+    ap.add_argument("--intent", default="gate", choices=("gate", "labels"))
     ap.add_argument("--temperatures", type=lambda v: v.split(","), default=["0", "default"])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=200)
@@ -158,9 +158,11 @@ def main() -> None:
     args = ap.parse_args()
     args.out = args.out or ROOT / "var/bench/voice_effect" / f"{args.set}-{args.intent}"
     if not args.report_only:
+        # English prompts take the MiniLM path either way: the multilingual indexes are
+        # left out to spare the CPU.
         settings = Settings(backend="embedded", embedded_model_name=args.model,
                             embedded_parallel=args.concurrency, index_dir=args.index_dir,
-                            read_timeout_s=args.timeout)
+                            read_timeout_s=args.timeout, multilingual_retrieval=False)
         with serve(create_app(settings)) as gateway:
             asyncio.run(run(gateway, load_set(args.set), args))
     print(table(args, SentenceTransformerEmbedder()))
