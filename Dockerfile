@@ -2,7 +2,12 @@
 # CultureSafe gateway image.
 #
 #   docker build -t culturesafe .
-#   docker run -p 8000:8000 -v culturesafe-data:/data culturesafe
+#   docker run -p 8000:8000 -v culturesafe-data:/data \
+#     -e CULTURESAFE_API_KEYS='["sk-...your key..."]' culturesafe
+#
+# The image listens on 0.0.0.0, so it refuses to start without a chat key
+# (CULTURESAFE_API_KEYS or _API_KEYS_FILE) unless CULTURESAFE_ALLOW_UNAUTHENTICATED=true
+# (docs/deploy.md, "Access control").
 #
 # The install step is scripts/install.sh, the same script that the README's `make install`
 # and the outside-Docker test (tests/deploy/test_install_outside_docker.py) run; so the image

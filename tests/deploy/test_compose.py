@@ -1,5 +1,6 @@
-"""docker-compose.yml: valid against the compose-spec JSON schema, and wired as the README
-says (vLLM on a GPU, healthy before the gateway starts, the gateway pointed at it).
+"""docker-compose.yml: valid against the compose-spec JSON schema, and wired as
+docs/deploy.md says (vLLM on a GPU, healthy before the gateway starts, the gateway pointed
+at it).
 
 The Docker engine is not available here, so validation is what ``docker compose config``
 does first: parse, resolve YAML merge keys, interpolate variables, check the schema

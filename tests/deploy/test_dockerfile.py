@@ -1,6 +1,7 @@
-"""The Dockerfile: hadolint-clean, shaped as the README promises (multi-stage, non-root,
-health-checked, configured by environment), and installing exactly what ``make install``
-installs. The Docker engine is not available here, so these read the file itself."""
+"""The Dockerfile: hadolint-clean, shaped as docs/deploy.md ("The image") promises
+(multi-stage, non-root, health-checked, configured by environment), and installing exactly
+what ``make install`` installs. The Docker engine is not available here, so these read the
+file itself."""
 
 from __future__ import annotations
 
