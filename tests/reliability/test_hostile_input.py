@@ -139,8 +139,10 @@ def test_hostile_prompt_cannot_close_the_knowledge_block_or_forge_a_system_turn(
     gateway: Served, fault_server: FakeOpenAI, text: str, as_parts: bool
 ) -> None:
     content: Any = [{"type": "text", "text": text}] if as_parts else text
+    # The intent is stated so that grounding applies whatever the gate makes of the
+    # injection: the test is about the knowledge block and the system turn.
     response, sent = _chat(gateway, fault_server, [{"role": "user", "content": content}],
-                           culturesafe={"mode": "grounded"})
+                           culturesafe={"mode": "grounded", "intent": "cultural_question"})
     assert response.headers["X-CultureSafe-Grounded"] == "true"  # the Japan passages
     roles = [m["role"] for m in sent["messages"]]
     assert roles.count("system") == 1 and roles[0] == "system"
