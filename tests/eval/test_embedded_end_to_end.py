@@ -25,7 +25,8 @@ async def test_embedded_model_as_target_and_judge(mini_data: Path, tmp_path: Pat
         endpoint = EndpointConfig(base_url=base_url, model="smollm2-135m-instruct",
                                   max_retries=0, timeout_s=900, concurrency=2)
         cfg = RunConfig(data_dir=mini_data, target=endpoint, judge=endpoint, per_kind=1,
-                        countries=("thailand",), shuffled=False, safety_max_tokens=48,
+                        countries=("thailand",), kinds=("knowledge", "safety"), shuffled=False,
+                        safety_max_tokens=48,
                         judge_max_tokens=96, judge_retries=1, out_dir=tmp_path,
                         run_id="embedded", judge_embedded=True)
         first = await run_evaluation(cfg)
