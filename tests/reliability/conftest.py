@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from retrieval.knowledge_base import ADACULTURESAFE_DIR
 from retrieval.protocols import Retriever
 from tests.fakes.loopback import Served
 from tests.fakes.openai_server import FakeOpenAI
@@ -38,20 +36,6 @@ def gateway_settings(base_url: str, **overrides: Any) -> Settings:
         "grounding_default_mode": "off", "index_dir": Path("unused"), "log_json": False,
     }
     return Settings(**{**values, **overrides})
-
-
-DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
-
-
-def tiny_dataset(out: Path, countries: int = 1, per_country: int = 2) -> Path:
-    """The first items of the first countries of the real dataset (AdaCultureSafe JSON)."""
-    if not DATASET.is_dir():
-        pytest.skip(f"dataset not found at {DATASET}")
-    for src in sorted(DATASET.glob("*.json"))[:countries]:
-        items = json.loads(src.read_text(encoding="utf-8"))
-        keep = dict(list(items.items())[:per_country])
-        (out / src.name).write_text(json.dumps(keep, ensure_ascii=False), encoding="utf-8")
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -11,66 +11,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.dataset_slices import tiny_dataset
 from tests.fakes.openai_server import FakeOpenAI
-
-from .conftest import tiny_dataset
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir()
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def service(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "service did not start"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+from tests.gateway_processes import gateways
 
 
 def _wait_status(url: str, run_id: str, done: int | None = None) -> dict[str, Any]:
@@ -99,11 +50,11 @@ def test_evaluate_job_killed_with_sigkill_resumes_to_the_same_metrics(
     runs = tmp_path / "runs"
     env = {
         "CULTURESAFE_BACKEND": "upstream", "CULTURESAFE_RUNS_DIR": str(runs),
-        "CULTURESAFE_DATA_DIR": str(tiny_dataset(_mkdir(tmp_path / "data"), 2, 3)),
+        "CULTURESAFE_DATA_DIR": str(tiny_dataset(tmp_path / "data", 2, 3)),
         "CULTURESAFE_INDEX_DIR": str(tmp_path / "index"), "CULTURESAFE_LOG_JSON": "false",
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
     }
-    log = tmp_path / "service.log"
+    logs = tmp_path / "logs"
     with FakeOpenAI(latency_s=0.25) as loopback:
         env["CULTURESAFE_UPSTREAM_BASE_URL"] = loopback.base_url
         job: dict[str, Any] = {
@@ -111,7 +62,8 @@ def test_evaluate_job_killed_with_sigkill_resumes_to_the_same_metrics(
             "judge_model": "j", "condition": "plain", "per_kind": 6, "seed": 3,
             "concurrency": 1, "judge_concurrency": 1,
         }
-        with service(env, log) as (url, proc):
+        with gateways([env], logs) as (service,):
+            url, proc = service.url, service.proc
             accepted = httpx.post(f"{url}/evaluate", json={**job, "run_id": "crashed"},
                                   timeout=60)
             assert accepted.status_code == 202, accepted.text
@@ -122,7 +74,8 @@ def test_evaluate_job_killed_with_sigkill_resumes_to_the_same_metrics(
             proc.wait(30)
         interrupted = sum(_stored(runs, "crashed").values())
         assert 2 <= interrupted < total, "the kill did not land midway"
-        with service(env, log) as (url, _):
+        with gateways([env], logs) as (service,):
+            url = service.url
             resumed = _wait_status(url, "crashed")
             clean = httpx.post(f"{url}/evaluate", json={**job, "run_id": "uninterrupted"},
                                timeout=60)

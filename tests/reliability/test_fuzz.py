@@ -28,10 +28,11 @@ from schemathesis.specs.openapi.checks import (
 
 from app.main import create_app
 from retrieval.protocols import Retriever
+from tests.dataset_slices import tiny_dataset
 from tests.fakes.loopback import Served, serve
 from tests.fakes.openai_server import FakeOpenAI
 
-from .conftest import assert_openai_error, gateway_settings, tiny_dataset
+from .conftest import assert_openai_error, gateway_settings
 
 CASES_PER_OPERATION = 500
 

@@ -17,10 +17,11 @@ import pytest
 
 from app.main import create_app
 from retrieval.protocols import Retriever
+from tests.dataset_slices import tiny_dataset
 from tests.fakes.loopback import Served, serve
 from tests.fakes.openai_server import FakeOpenAI
 
-from .conftest import assert_openai_error, gateway_settings, tiny_dataset
+from .conftest import assert_openai_error, gateway_settings
 
 CHAT = "/v1/chat/completions"
 

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from retrieval.knowledge_base import (
-    ADACULTURESAFE_DIR,
     KnowledgeBase,
     content_hash,
     load_knowledge_base,
 )
+from tests.dataset_slices import DATASET
 
-DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
 README_COUNTS = {  # descriptions, knowledge MCQs, safety queries (dataset README)
     "China": (199, 995, 994),
     "India": (243, 1205, 1215),

@@ -22,10 +22,9 @@ from typer.testing import CliRunner
 
 from retrieval.data_cli import data_app
 from retrieval.errors import ChecksumMismatchError, DataPullError
-from retrieval.knowledge_base import ADACULTURESAFE_DIR, load_knowledge_base
+from retrieval.knowledge_base import load_knowledge_base
 from retrieval.pull import load_manifest, pull_dataset
-
-DATASET = Path(__file__).resolve().parents[2] / ADACULTURESAFE_DIR
+from tests.dataset_slices import DATASET
 
 
 @dataclass

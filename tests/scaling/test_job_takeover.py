@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from eval.run_log import SAMPLES_FILE, read_records
+from tests.dataset_slices import tiny_dataset
 from tests.fakes.openai_server import FakeOpenAI
-from tests.reliability.conftest import tiny_dataset
-from tests.scaling.conftest import gateways
+from tests.gateway_processes import gateways
 
 CONCURRENCY = 2
 

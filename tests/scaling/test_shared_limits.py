@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.scaling.conftest import Gateway, gateways
+from tests.gateway_processes import Gateway, gateways
 
 RPM = 5
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from app.config import Settings
+from tests.dataset_slices import DATASET
+from tests.gateway_processes import BASE_ENV, REPO
 from tests.redis_server import free_port
-from tests.reliability.conftest import DATASET
-from tests.scaling.conftest import BASE_ENV, REPO
 
 WORKERS = 2
 
