@@ -4,7 +4,9 @@ Every error the gateway answers on purpose is a :class:`GatewayError`. The gener
 live here; each package keeps its own in its ``errors.py`` (``app.backends.errors``:
 upstream unreachable, timed out, busy; ``app.grounding.errors``: retrieval failed;
 ``app.http.errors``: key, size and rate refusals). Code raises a typed error
-(``UpstreamTimeout``, ``InvalidRequest``...); the handlers
+(``UpstreamTimeout``, ``InvalidRequest``...), or lets through one of the few errors of
+the packages the gateway calls that mean the server itself is misconfigured
+(``eval``'s :class:`~eval.config.EvalDataError`); the handlers
 registered by ``register_error_handlers`` turn it into a status code and the body
 ``{"error": {"message", "type", "param", "code"}}``. Details go to the log; the client
 never sees a traceback or a raw exception string.
@@ -67,6 +69,15 @@ class ServiceNotReady(GatewayError):
     code = "not_ready"
 
 
+class EvaluationDataUnavailable(GatewayError):
+    """The server's evaluation dataset cannot be loaded: its operator must fix it (the
+    client names no data path), so 503 without a ``Retry-After``."""
+
+    status_code = 503
+    type = "service_unavailable"
+    code = "evaluation_data_unavailable"
+
+
 def error_response(error: GatewayError) -> JSONResponse:
     body = ErrorResponse(error=error.info()).model_dump()
     return JSONResponse(body, status_code=error.status_code, headers=error.headers)
@@ -119,6 +130,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(validation_error(exc))
 
 
+async def _evaluation_data(_: Request, exc: Exception) -> JSONResponse:
+    # An EvalDataError: its path is the server's, for the log only.
+    log.error("evaluation data unavailable: %s", exc)
+    return error_response(EvaluationDataUnavailable(
+        "The evaluation dataset configured on this server cannot be loaded (missing, "
+        "unreadable or invalid); an operator must check CULTURESAFE_DATA_DIR."))
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     error = GatewayError(str(exc.detail), headers=exc.headers)
@@ -134,7 +153,10 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 def register_error_handlers(app: FastAPI) -> None:
     """Map every error type to its OpenAI-shaped response (the only place that does)."""
+    from eval.config import EvalDataError  # not at import time: eval loads the openai client
+
     app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(EvalDataError, _evaluation_data)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -13,13 +13,14 @@ The Python API::
 ``run_evaluation`` is the same as a coroutine.
 """
 
-from eval.config import EvalConfigError, EvalError, RunConfig
+from eval.config import EvalConfigError, EvalDataError, EvalError, RunConfig
 from eval.endpoint import EndpointConfig
 from eval.runner import RunResult, run_evaluation, run_evaluation_sync
 
 __all__ = [
     "EndpointConfig",
     "EvalConfigError",
+    "EvalDataError",
     "EvalError",
     "RunConfig",
     "RunResult",

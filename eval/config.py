@@ -27,6 +27,20 @@ class EvalConfigError(EvalError):
         self.param = param
 
 
+class EvalDataError(EvalError):
+    """The run's data directory cannot be loaded (missing, unreadable or invalid): the fault
+    of whoever configured it (the CLI's ``--data``, the service's data directory), not of a
+    request.
+
+    Attributes:
+        path: the directory (or file) the run was given.
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"the evaluation data cannot be loaded: {reason}")
+        self.path = path
+
+
 class RunConfig(BaseModel):
     """Everything that defines a run. Fields outside ``fingerprint()`` (URLs, keys,
     concurrency, timeouts) may change between a run and its resumption.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.config import EvalConfigError, RunConfig
+from eval.config import EvalConfigError, EvalDataError, RunConfig
 from eval.ordinary import load_prompts, ordinary_samples
 from eval.run_log import (
     MANIFEST_FILE,
@@ -26,7 +26,8 @@ from eval.run_log import (
 )
 from eval.samples import Sample, known_countries, stratified_samples
 from prompts import prompts_digest as digest_of
-from retrieval.knowledge_base import load_knowledge_base
+from retrieval.errors import KnowledgeBaseError
+from retrieval.knowledge_base import KnowledgeBase, load_knowledge_base
 
 # The templates a run's answers and scores depend on: a change to one changes the fingerprint.
 EVAL_PROMPTS = (
@@ -79,7 +80,7 @@ def select_samples(config: RunConfig) -> tuple[list[Sample], str]:
     """The run's samples and the hash of the data they come from (the knowledge base's
     content, and the ordinary prompts' when that kind is asked for); unknown countries
     raise."""
-    kb = load_knowledge_base(config.data_dir)
+    kb = _knowledge_base(config.data_dir)
     present = known_countries(kb.descriptions)
     unknown = sorted({c.lower() for c in config.countries} - present)
     if unknown:
@@ -99,6 +100,17 @@ def select_samples(config: RunConfig) -> tuple[list[Sample], str]:
     if not samples:
         raise EvalConfigError(f"no benchmark items in {config.data_dir}", param="data_dir")
     return samples, data_hash
+
+
+def _knowledge_base(data_dir: Path) -> KnowledgeBase:
+    """The run's data, or an :class:`EvalDataError` (which every caller of the evaluation
+    handles as it handles its other errors) instead of the retrieval package's."""
+    try:
+        return load_knowledge_base(data_dir)
+    except KnowledgeBaseError as exc:
+        raise EvalDataError(data_dir, str(exc)) from exc
+    except OSError as exc:  # a directory that cannot be looked at (the loader reads files)
+        raise EvalDataError(data_dir, f"{data_dir}: cannot read: {exc.strerror or exc}") from exc
 
 
 def _errored_records(path: Path, ids: set[str]) -> dict[str, dict[str, Any]]:
