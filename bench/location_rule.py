@@ -1,9 +1,12 @@
 """Location consistency: does a query that names a place get knowledge of that place only?
 
 Compares the shipped retrieval method with and without its location rule
-(``RetrievalMethod.location_consistent``: when the query names knowledge-base locations and
-one of their descriptions passes the threshold, other locations' descriptions are dropped)
-on the user-like sets and on AdaCultureSafe's own (long, English, adversarial) queries.
+(``RetrievalMethod.location_consistent``: when the query names knowledge-base locations,
+other locations' descriptions are dropped; when it names only places outside the knowledge
+base, nothing is returned), and with and without its fallback (``location_fallback``: named
+locations with no passing description let other locations' ones through), on the user-like
+sets, on AdaCultureSafe's own (long, English, adversarial) queries and on
+``sets/locations/outside_kb.jsonl`` (questions about countries the knowledge base lacks).
 
     python bench/location_rule.py [--split dev|heldout] [--sample 500]
 
@@ -15,7 +18,13 @@ gateway does: the last user turn alone and with the previous one, best score win
 * ``wrong``: share of returned top-3 passages of another country than the query's;
 * ``q wrong``: share of queries with at least one such passage;
 * ``named wrong``: among queries whose text names their country and get a passage of it,
-  those with a passage of a location the text does not name (the target is 0).
+  those with a passage of a location the text does not name (the target is 0);
+* ``outside``: queries whose text names places, none of them in the knowledge base (by the
+  rule's detector; on these sets it is a detection error, e.g. a word taken for a city).
+
+On the outside-KB set every passage is another country's: ``grounded`` is the share of
+questions that get one (the target is 0) and ``outside`` how many the detector sees as
+naming only places outside the knowledge base (the target is all).
 
 AdaCultureSafe is also ranked without a threshold (R@1/R@5 over all descriptions, as
 ``bench/retrieval_recall.py`` does) so the rule's effect on its recall is seen.
@@ -86,6 +95,18 @@ def natural_queries(split: str) -> dict[str, list[Query]]:
     return out
 
 
+def outside_queries(split: str) -> dict[str, list[Query]]:
+    """Questions naming countries outside the knowledge base, per kind and in all."""
+    out: dict[str, list[Query]] = {}
+    for line in (SETS / "locations" / "outside_kb.jsonl").read_text("utf-8").splitlines():
+        row = json.loads(line)
+        if row["split"] == split:
+            query = Query((row["text"],), row["country"], frozenset())
+            out.setdefault("outside-kb", []).append(query)
+            out.setdefault(f"outside-kb/{row['kind']}", []).append(query)
+    return out
+
+
 def adaculturesafe_queries(retriever: HybridRetriever, sample: int,
                            seed: int) -> dict[str, list[Query]]:
     kb = retriever.knowledge_base
@@ -112,8 +133,8 @@ def merged(search: Search, query: Query, k: int) -> list[Passage]:
 
 
 def row(retriever: HybridRetriever, queries: list[Query]) -> dict[str, float]:
-    grounded = recall = wrong = returned = q_wrong = named = named_wrong = 0
-    detect = retriever._detector.detect  # the rule's own detector
+    grounded = recall = wrong = returned = q_wrong = named = named_wrong = outside = 0
+    detect, known = retriever._detector.detect, retriever._detector.known  # the rule's own
     for query in queries:
         found = merged(lambda t: retriever.search_many(t, TOP_K), query, TOP_K)
         bad = [p for p in found if p.location != query.country]
@@ -123,13 +144,14 @@ def row(retriever: HybridRetriever, queries: list[Query]) -> dict[str, float]:
         wrong += len(bad)
         q_wrong += bool(bad)
         names = {n for t in query.texts for n in detect(t)}
+        outside += bool(names) and not names & known
         if query.country in names and any(p.location == query.country for p in found):
             named += 1
             named_wrong += any(p.location not in names for p in found)
     n = len(queries)
     return {"n": n, "grounded": grounded / n, "R@3": recall / n,
             "wrong": wrong / returned if returned else 0.0, "q wrong": q_wrong / n,
-            "named": named, "named wrong": named_wrong}
+            "named": named, "named wrong": named_wrong, "outside": outside}
 
 
 def unthresholded(retriever: HybridRetriever, queries: list[Query]) -> dict[str, float]:
@@ -156,24 +178,30 @@ def main() -> None:
 
     shipped = build_retriever(data_dir=args.data, index_dir=args.index_dir, embedder_model=None,
                               threshold=args.threshold, progress=True)
+    def variant(**change: bool) -> HybridRetriever:
+        return HybridRetriever(shipped.index, shipped.embedder, threshold=args.threshold,
+                               method=replace(HYBRID, **change),
+                               knowledge_base=shipped.knowledge_base)
+
+    fallback = "fallback" if HYBRID.location_fallback else "no fallback"
     methods = {
-        "without rule": HybridRetriever(shipped.index, shipped.embedder,
-                                        threshold=args.threshold,
-                                        method=replace(HYBRID, location_consistent=False),
-                                        knowledge_base=shipped.knowledge_base),
-        "with rule (shipped)": shipped,
+        "without rule": variant(location_consistent=False),
+        f"rule, {fallback} (shipped)": shipped,
+        f"rule, {'no fallback' if HYBRID.location_fallback else 'fallback'}":
+            variant(location_fallback=not HYBRID.location_fallback),
     }
-    sets = {**natural_queries(args.split),
+    sets = {**natural_queries(args.split), **outside_queries(args.split),
             **adaculturesafe_queries(shipped, args.sample, args.seed)}
     print(f"\nthreshold {args.threshold}, top-{TOP_K}, user-like sets: {args.split} split\n")
-    print("| set | method | n | grounded | R@3 | wrong | q wrong | named | named wrong |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| set | method | n | grounded | R@3 | wrong | q wrong | named | named wrong "
+          "| outside |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, queries in sets.items():
         for label, retriever in methods.items():
             r = row(retriever, queries)
             print(f"| {name} | {label} | {r['n']} | {r['grounded']:.3f} | {r['R@3']:.3f} | "
                   f"{r['wrong']:.3f} | {r['q wrong']:.3f} | {r['named']} | "
-                  f"{r['named wrong']} |", flush=True)
+                  f"{r['named wrong']} | {r['outside']} |", flush=True)
     print("\nAdaCultureSafe without a threshold (all descriptions ranked):\n")
     print("| queries | method | R@1 | R@5 |\n|---|---|---|---|")
     for name in ("ada/knowledge", "ada/safety"):

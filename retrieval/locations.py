@@ -1,83 +1,76 @@
-"""Which of the knowledge base's locations a text names (country, people, language).
+"""Which places a text names: the knowledge base's locations and the world's countries.
 
-Users rarely say "China"; they say "my Chinese colleague" or "in Beijing". Each location
-gets a set of alias words from two general sources, neither tuned to a benchmark item:
+Users rarely say "China"; they say "my Chinese colleague", "in Beijing" or "China's". Each
+country gets alias words from general sources, none tuned to a benchmark item:
 
-* a table of common country names with their demonyms and adjectives;
+* ``retrieval/data/locations.jsonl`` (written by ``retrieval/data/make_locations.py`` from
+  GeoNames and countryinfo): every country's names and demonyms, its capital and big cities;
 * words mined from the knowledge base's own descriptions: capitalised words that occur
   in several descriptions of one location and (almost) never in another's, e.g. a
-  capital, a festival or a language. A new country's descriptions bring its own words.
+  festival or a language. A new location's descriptions bring its own words.
+
+Knowing countries outside the knowledge base matters as much as knowing its own: a question
+about Kenya must not be answered with another country's custom (:mod:`retrieval.retriever`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
-# Country -> words people use for it (lower case). Extend freely; a location missing here
-# still matches its own name and the words mined from its descriptions.
-DEMONYMS: Mapping[str, tuple[str, ...]] = {
-    "afghanistan": ("afghan", "afghans"),
-    "argentina": ("argentine", "argentinian", "argentinians", "argentines"),
-    "australia": ("australian", "australians", "aussie", "aussies"),
-    "bangladesh": ("bangladeshi", "bangladeshis", "bengali", "bengalis"),
-    "brazil": ("brazilian", "brazilians"),
-    "canada": ("canadian", "canadians"),
-    "chile": ("chilean", "chileans"),
-    "china": ("chinese", "prc", "mainland"),
-    "colombia": ("colombian", "colombians"),
-    "egypt": ("egyptian", "egyptians"),
-    "ethiopia": ("ethiopian", "ethiopians"),
-    "france": ("french", "frenchman", "frenchwoman", "parisian", "parisians"),
-    "germany": ("german", "germans"),
-    "greece": ("greek", "greeks"),
-    "india": ("indian", "indians", "hindi"),
-    "indonesia": ("indonesian", "indonesians"),
-    "iran": ("iranian", "iranians", "persian", "persians"),
-    "iraq": ("iraqi", "iraqis"),
-    "ireland": ("irish",),
-    "israel": ("israeli", "israelis"),
-    "italy": ("italian", "italians"),
-    "japan": ("japanese",),
-    "kenya": ("kenyan", "kenyans"),
-    "malaysia": ("malaysian", "malaysians"),
-    "mexico": ("mexican", "mexicans"),
-    "morocco": ("moroccan", "moroccans"),
-    "nepal": ("nepali", "nepalese"),
-    "netherlands": ("dutch", "holland"),
-    "nigeria": ("nigerian", "nigerians"),
-    "pakistan": ("pakistani", "pakistanis"),
-    "peru": ("peruvian", "peruvians"),
-    "philippines": ("filipino", "filipinos", "filipina", "filipinas", "philippine"),
-    "poland": ("polish", "poles"),
-    "portugal": ("portuguese",),
-    "russia": ("russian", "russians"),
-    "saudi arabia": ("saudi", "saudis"),
-    "south africa": ("south african", "south africans"),
-    "south korea": ("korean", "koreans", "korea"),
-    "spain": ("spanish", "spaniard", "spaniards"),
-    "sweden": ("swedish", "swede", "swedes"),
-    "switzerland": ("swiss",),
-    "taiwan": ("taiwanese",),
-    "thailand": ("thai", "thais", "siamese"),
-    "turkey": ("turkish", "turks", "türkiye"),
-    "ukraine": ("ukrainian", "ukrainians"),
-    "united arab emirates": ("emirati", "emiratis", "uae"),
-    "united kingdom": ("british", "britons", "uk", "scottish", "welsh"),
-    "united states": ("american", "americans", "usa"),
-    "vietnam": ("vietnamese",),
-}
-
-_WORD = re.compile(r"[A-Za-zÀ-ÿ][\w'’-]*")
+# A word; hyphens split ("Kenya-based"), apostrophes stay inside ("Xi'an").
+_WORD = re.compile(r"[A-Za-zÀ-ÿ][\w'’]*")
+_POSSESSIVE = re.compile(r"'s?$")  # "Spain's", "Thais'"
+_SENTENCE_END = ".!?\n"
 # A capitalised word inside a sentence (not after . ! ? or a line start): a proper noun.
 _CAPITALISED = re.compile(r"(?<=[a-z,;:] )[A-Z][a-zà-ÿ]{2,}\b")
 _MIN_DESCRIPTIONS = 4  # a mined word must occur in at least this many descriptions ...
 _MIN_PURITY = 0.95  # ... and this share of them must belong to one location
 
 
+@dataclass(frozen=True)
+class Country:
+    """One line of ``locations.jsonl`` (all words lower case)."""
+
+    name: str
+    aliases: tuple[str, ...]  # its names and demonyms: they name this country alone
+    cities: tuple[str, ...]  # a city name may be shared by several countries
+    common_words: tuple[str, ...]  # aliases or cities that are also ordinary English words
+
+
+@cache
+def world_countries() -> tuple[Country, ...]:
+    """The countries shipped in ``retrieval/data/locations.jsonl`` (read once)."""
+    text = resources.files("retrieval").joinpath("data", "locations.jsonl").read_text("utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return tuple(
+        Country(r["country"], tuple(r["aliases"]), tuple(r["cities"]), tuple(r["common_words"]))
+        for r in rows
+    )
+
+
+def _word(word: str) -> str:
+    return _POSSESSIVE.sub("", word.lower().replace("’", "'"))
+
+
+def _words(text: str) -> list[tuple[str, bool]]:
+    """Each word of ``text``, normalised, and whether it is written capitalised inside a
+    sentence (so likely a proper noun, not the common word it can also be)."""
+    out = []
+    for match in _WORD.finditer(text):
+        before = text[: match.start()].rstrip(" \t\"'“‘(")
+        inside = bool(before) and before[-1] not in _SENTENCE_END
+        out.append((_word(match.group()), inside and match.group()[0].isupper()))
+    return out
+
+
 def _normalise(text: str) -> str:
-    return " ".join(word.lower().replace("’", "'") for word in _WORD.findall(text))
+    return " ".join(word for word, _ in _words(text))
 
 
 def mine_location_words(items: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
@@ -94,27 +87,84 @@ def mine_location_words(items: Iterable[tuple[str, str]]) -> dict[str, set[str]]
     return mined
 
 
-class LocationDetector:
-    """Finds the knowledge-base locations a text mentions, by whole-word alias match."""
+def _used_in(items: Iterable[tuple[str, str]], phrases: set[str]) -> set[str]:
+    """The ``phrases`` (normalised) that occur in the texts of (location, text) pairs."""
+    longest = max((p.count(" ") + 1 for p in phrases), default=0)
+    found: set[str] = set()
+    for _, text in items:
+        words = _normalise(text).split()
+        for size in range(1, longest + 1):
+            found |= {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+    return found & phrases
 
-    def __init__(self, locations: Iterable[str], descriptions: Iterable[tuple[str, str]] = ()):
-        mined = mine_location_words(descriptions)
-        self._aliases: dict[str, str] = {}  # alias (normalised, may be several words) -> loc
-        for location in sorted(set(locations)):
-            words = {_normalise(location), *DEMONYMS.get(location.lower(), ())}
-            words |= mined.get(location, set())
-            for alias in words:
-                if alias:
-                    self._aliases.setdefault(alias, location)
+
+class LocationDetector:
+    """Finds the places a text names, by whole-word alias match (longest alias first).
+
+    Args:
+        locations: the knowledge base's locations (:attr:`known`); a world country with
+            the same name (or whose alias a location's name is) is reported by that name.
+        descriptions: (location, description) pairs to mine location words from; a city
+            of another country that they mention is not taken as naming that country.
+        world: the countries to know besides; default :func:`world_countries`.
+    """
+
+    def __init__(
+        self,
+        locations: Iterable[str],
+        descriptions: Iterable[tuple[str, str]] = (),
+        world: Sequence[Country] | None = None,
+    ) -> None:
+        self.known = frozenset(locations)
+        descriptions = list(descriptions)
+        countries = world_countries() if world is None else world
+        by_name = {_normalise(location): location for location in sorted(self.known)}
+        exclusive: dict[str, set[str]] = defaultdict(set)  # names and demonyms: no cities
+        shared: dict[str, set[str]] = defaultdict(set)  # cities and mined words
+        common: set[str] = set()
+        for country in countries:
+            aliases = {_normalise(a) for a in (country.name, *country.aliases)}
+            target = next((by_name[a] for a in sorted(aliases) if a in by_name), country.name)
+            for alias in aliases:
+                exclusive[alias].add(target)
+            for city in country.cities:
+                shared[_normalise(city)].add(target)
+            common |= {_normalise(w) for w in country.common_words}
+        for alias, location in by_name.items():
+            exclusive[alias] = {location}
+        for location, words in mine_location_words(descriptions).items():
+            for word in words:
+                shared[_normalise(word)].add(location)
+        # A city elsewhere whose name the knowledge base itself uses ("Camino de Santiago",
+        # "Na Konya", "Virgin Mary") is no sign that a text is about that other country.
+        for alias in _used_in(descriptions, {a for a, p in shared.items() if not p & self.known}):
+            del shared[alias]
+        self._aliases: dict[str, frozenset[str]] = {
+            alias: frozenset(places) for alias, places in shared.items()
+        }
+        self._aliases.update({alias: frozenset(places) for alias, places in exclusive.items()})
+        self._aliases.pop("", None)
+        # An ordinary word ("turkey", "polish") names a place only when written as a proper
+        # noun, unless it names a knowledge-base location (as it did before world countries).
+        self._cased = {a for a in common if not self._aliases.get(a, self.known) & self.known}
         self._longest = max((a.count(" ") + 1 for a in self._aliases), default=1)
 
     def detect(self, text: str) -> list[str]:
-        """Locations named in ``text``, most mentioned first (ties: first mentioned)."""
-        words = _normalise(text).split()
+        """Places named in ``text``, most mentioned first (ties: first mentioned).
+
+        Knowledge-base locations and other countries alike; :attr:`known` tells them apart.
+        """
+        words = _words(text)
         counts: Counter[str] = Counter()
-        for size in range(1, self._longest + 1):
-            for start in range(len(words) - size + 1):
-                location = self._aliases.get(" ".join(words[start : start + size]))
-                if location is not None:
-                    counts[location] += 1
+        start = 0
+        while start < len(words):
+            for size in range(min(self._longest, len(words) - start), 0, -1):
+                alias = " ".join(word for word, _ in words[start : start + size])
+                places = self._aliases.get(alias)
+                if places is not None and (alias not in self._cased or words[start][1]):
+                    counts.update(sorted(places))
+                    start += size
+                    break
+            else:
+                start += 1
         return [location for location, _ in counts.most_common()]

@@ -49,9 +49,11 @@ class RetrievalMethod:
         lexical_weight: weight of the max-scaled BM25 score added to the cosine; 0: off.
         location_boost: added to the ranking score of descriptions whose location the
             query names; 0: off.
-        location_consistent: when the query names locations of the index and one of
-            their descriptions passes the threshold, descriptions of other locations are
-            not returned (a question about Japan gets no Thai custom).
+        location_consistent: when the query names places, only descriptions of the
+            index's locations among them are returned (a question about Japan gets no Thai
+            custom); a query that names places the index does not hold gets nothing.
+        location_fallback: with ``location_consistent``, a query whose named index
+            locations have no description past the threshold gets other locations' ones.
     """
 
     name: str
@@ -59,6 +61,7 @@ class RetrievalMethod:
     lexical_weight: float = 0.0
     location_boost: float = 0.0
     location_consistent: bool = False
+    location_fallback: bool = True
 
 
 PLAIN_DENSE = RetrievalMethod(name="dense", layout=LAYOUT_PLAIN)
@@ -209,14 +212,17 @@ class HybridRetriever:
             if self.method.location_boost or self.method.location_consistent
             else []
         )
-        if named and self.method.location_boost:
-            ranking[self._locations == named[0].casefold()] += self.method.location_boost
+        known = [n.casefold() for n in named if n in self._detector.known]
+        if known and self.method.location_boost:
+            ranking[self._locations == known[0]] += self.method.location_boost
         keep = cosine >= self.threshold
         if location is not None:
             keep &= self._locations == location.casefold()
         elif named and self.method.location_consistent:
-            same = keep & np.isin(self._locations, [n.casefold() for n in named])
-            if same.any():  # other locations only when the named ones have nothing
+            # Named places that the index does not hold (Kenya) get nothing: another
+            # country's custom is no answer. Named index locations fall back if the method says.
+            same = keep & np.isin(self._locations, known)
+            if same.any() or not (known and self.method.location_fallback):
                 keep = same
         candidates = np.flatnonzero(keep)
         if candidates.size == 0:

@@ -69,3 +69,27 @@ def test_a_query_that_names_no_location_is_unchanged(
 def test_the_callers_location_stays_a_strict_filter(with_rule: HybridRetriever) -> None:
     found = with_rule.search("Is the number four unlucky?", 3, location="Spain")
     assert all(p.location == "Spain" for p in found)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Is a clock a bad gift in Kenya?",
+        "Is it rude to point your feet at someone in Kenya?",
+    ],
+)
+def test_a_place_outside_the_knowledge_base_gets_no_other_countrys_custom(
+    with_rule: HybridRetriever, without_rule: HybridRetriever, query: str,
+) -> None:
+    assert without_rule.search(query, 3)  # another country's custom would have passed
+    assert with_rule.search(query, 3) == []
+
+
+def test_a_possessive_or_a_city_names_the_location(
+    with_rule: HybridRetriever, without_rule: HybridRetriever,
+) -> None:
+    query = "Is pointing your feet at people rude in Madrid?"
+    assert "th-feet" in [p.id for p in without_rule.search(query, 3)]
+    assert [p.location for p in with_rule.search(query, 3)][:1] in ([], ["Spain"])
+    found = with_rule.search("What is Thailand's custom about touching someone's head?", 3)
+    assert found and {p.location for p in found} == {"Thailand"}

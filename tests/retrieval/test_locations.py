@@ -1,0 +1,72 @@
+"""The location detector (:mod:`retrieval.locations`): the places a user's text names, in
+the ways users name them (possessives, demonyms, cities, countries outside the knowledge
+base), on the shipped world table; no embedder involved."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.locations import LocationDetector, mine_location_words, world_countries
+
+KB = ("Spain", "Thailand", "China")
+
+
+@pytest.fixture(scope="module")
+def detector() -> LocationDetector:
+    return LocationDetector(KB)
+
+
+@pytest.mark.parametrize(
+    ("text", "places"),
+    [
+        ("What's Spain's national dish?", ["Spain"]),  # possessive
+        ("Are the Thais' greetings formal?", ["Thailand"]),  # plural possessive
+        ("My Chinese colleague invited me to dinner", ["China"]),  # demonym
+        ("I'm visiting Bangkok next week", ["Thailand"]),  # a city of a KB location
+        ("Is it safe to drink tap water in Mumbai?", ["India"]),  # a city elsewhere
+        ("How do I say thank you in Vietnamese?", ["Vietnam"]),  # outside the KB
+        ("A trip from Madrid to Beijing", ["Spain", "China"]),
+        ("Write a python function that sorts a list", []),
+    ],
+)
+def test_places_are_found_however_the_user_names_them(
+    detector: LocationDetector, text: str, places: list[str],
+) -> None:
+    assert detector.detect(text) == places
+
+
+def test_an_ordinary_word_names_a_country_only_as_a_proper_noun(
+    detector: LocationDetector,
+) -> None:
+    assert detector.detect("a roast turkey recipe for the holidays") == []
+    assert detector.detect("I moved to Turkey last year") == ["Turkey"]
+
+
+def test_the_most_mentioned_place_comes_first(detector: LocationDetector) -> None:
+    text = "Coming from China, what should I know about Spain, and Spanish table manners?"
+    assert detector.detect(text) == ["Spain", "China"]
+
+
+def test_known_tells_knowledge_base_locations_from_the_world(
+    detector: LocationDetector,
+) -> None:
+    assert detector.known == frozenset(KB)
+    assert len(world_countries()) > 200
+    assert {"Kenya", "India", "Japan"} <= {c.name for c in world_countries()}
+
+
+def test_a_location_outside_the_world_table_is_found_by_its_name() -> None:
+    detector = LocationDetector(["Catalonia", "Spain"])
+    assert detector.detect("Is tipping expected in Catalonia?") == ["Catalonia"]
+
+
+def test_words_that_single_out_one_location_are_mined_from_its_descriptions() -> None:
+    spain = ("Spain", "The feast of Sanfermin fills the streets in July.")
+    china = ("China", "Families gather for the Spring Festival in January or in July.")
+    mined = mine_location_words([spain] * 4 + [china] * 4)
+    assert "sanfermin" in mined["Spain"]
+    assert "july" not in mined.get("Spain", set())  # both locations use it
+    assert mine_location_words([spain] * 3) == {}  # too rare to trust
+
+    detector = LocationDetector(["Spain", "China"], [spain] * 4 + [china] * 4)
+    assert detector.detect("When does Sanfermin take place?") == ["Spain"]
