@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +15,18 @@ from retrieval.errors import RetrievalError
 from retrieval.multilingual import build_routed_retriever, sibling_dir
 
 index_app = typer.Typer(help="Build and inspect the FAISS index of cultural descriptions.")
+PROBE_LEAD = 3  # leading values of the probe vector `index info` shows
+
+
+def probe_summary(probe: Sequence[float] | None) -> str:
+    """The manifest's probe vector in one line: its dimension, its first values and a
+    digest of all of them (two indexes whose probes differ anywhere show different ones)."""
+    if probe is None:
+        return "none (an index built before probes were recorded)"
+    lead = ", ".join(f"{x:.4f}" for x in probe[:PROBE_LEAD])
+    more = ", ..." if len(probe) > PROBE_LEAD else ""
+    digest = hashlib.sha256(",".join(repr(float(x)) for x in probe).encode()).hexdigest()
+    return f"dimension {len(probe)}: {lead}{more} (sha256 {digest[:12]})"
 
 
 @index_app.command("build")
@@ -121,7 +135,9 @@ def info(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     for key, value in manifest.model_dump().items():
-        if isinstance(value, dict):
+        if key == "embedder_probe":  # hundreds of floats
+            value = probe_summary(value)
+        elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         typer.echo(f"{key}: {value}")
     typer.echo("files: ok (checksums match)")
