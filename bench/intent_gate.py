@@ -14,7 +14,9 @@ path computed); a request is *grounded* when that gate calls it cultural AND a
 description passes that path's threshold. Held-out sets, never used
 for a choice: ``bench/sets/intent/*_heldout.jsonl`` (ordinary prompts; questions and
 disparaging requests about countries no training example is about), the held-out halves
-of ``bench/sets/natural/`` (short questions, 3 languages) and ``bench/sets/voice/``. For
+of ``bench/sets/natural/`` (short questions, 11 languages), ``bench/sets/voice/`` and the
+``*_multilingual_heldout.jsonl`` sets (ordinary prompts, questions and disparaging requests
+in 19 languages besides English). For
 AdaCultureSafe the dataset's own items are scored by country rotation: the gate is fitted
 with the items of three countries and scores every knowledge question and safety query of
 the other two. Gate cost is timed on one vector (indicative: the machine is shared).
@@ -53,6 +55,7 @@ ROTATIONS = [
     (("Thailand", "Ukraine", "China"), ("India", "Spain")),
     (("India", "Spain", "Thailand"), ("Ukraine", "China")),
 ]
+OTHER = "(other languages)"  # the held-out sets written in 19 languages besides English
 Item = tuple[str, str, bool]  # text, intent, names a location of the KB
 
 
@@ -87,6 +90,12 @@ def held_out_sets(kb: KnowledgeBase) -> dict[str, list[Item]]:
     for kind in ("ordinary", "questions", "disparaging"):
         sets[kind] = [(str(r["text"]), str(r["intent"]), names(r))
                       for r in rows(SETS / f"intent/{kind}_heldout.jsonl")]
+    other = rows(SETS / "intent/ordinary_multilingual_heldout.jsonl")
+    other += rows(SETS / "intent/cultural_multilingual_heldout.jsonl")
+    for kind, intent in (("ordinary", "not_cultural"), ("questions", "cultural_question"),
+                         ("disparaging", "disparaging")):
+        sets[f"{kind} {OTHER}"] = [(str(r["text"]), intent, names(r)) for r in other
+                                   if r["intent"] == intent]
     voice = rows(SETS / "voice/heldout.jsonl")
     sets["voice questions"] = [(str(r["text"]), str(r["intent"]), False) for r in voice
                                if r["intent"] == "cultural_question"]
@@ -123,27 +132,29 @@ def pct(part: int, whole: int) -> str:
 
 
 def report_sets(label: str, routed: RoutedRetriever, kb: KnowledgeBase) -> None:
-    confusion = np.zeros((3, 3), dtype=int)
+    confusion = {"English": np.zeros((3, 3), dtype=int), OTHER: np.zeros((3, 3), dtype=int)}
     print(f"\n### {label}: held-out user-like sets, judged as the gateway judges them\n")
     print("| set | n | not_cultural | cultural_question | disparaging | grounded |")
     print("|---|---|---|---|---|---|")
     for name, items in held_out_sets(kb).items():
         texts = [t for t, _, _ in items]
         intents, grounded = gateway_verdicts(routed, texts)
+        part = OTHER if name.endswith(OTHER) else "English"
         if not name.startswith("natural") or name == "natural en":
             for (_, want, _), got in zip(items, intents, strict=True):
-                confusion[INTENTS.index(want), INTENTS.index(got)] += 1
+                confusion[part][INTENTS.index(want), INTENTS.index(got)] += 1
         counts = [sum(i == c for i in intents) for c in INTENTS]
         print(f"| {name} | {len(items)} | " + " | ".join(pct(c, len(items)) for c in counts)
               + f" | {pct(sum(grounded), len(items))} |")
-        if name == "ordinary":
+        if name.startswith("ordinary"):
             kb_named = [g for (_, _, n), g in zip(items, grounded, strict=True) if n]
-            print(f"| ordinary naming a location of this KB | {len(kb_named)} | | | | "
+            print(f"| {name} naming a location of this KB | {len(kb_named)} | | | | "
                   f"{pct(sum(kb_named), len(kb_named))} |")
-    print("\nConfusion (English held-out sets above; rows: true, columns: predicted "
-          f"{', '.join(INTENTS)}):\n")
-    for name, row in zip(INTENTS, confusion, strict=True):
-        print(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    for part, matrix in confusion.items():
+        print(f"\nConfusion ({part} held-out sets above; rows: true, columns: predicted "
+              f"{', '.join(INTENTS)}):\n")
+        for name, row in zip(INTENTS, matrix, strict=True):
+            print(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
 
 
 def report_rotations(kb: KnowledgeBase, retriever: HybridRetriever, embedder: Memo,

@@ -8,8 +8,6 @@ all build their retriever here, so none of them reaches into a retriever afterwa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from retrieval.embedder_factory import (
@@ -22,26 +20,11 @@ from retrieval.embedding_cache import CachedEmbedder
 from retrieval.index import DescriptionIndex, build_index
 from retrieval.index_store import IndexNotFoundError, load_index, read_manifest, save_index
 from retrieval.knowledge_base import load_knowledge_base
+from retrieval.progress import progress_bar
 from retrieval.protocols import Embedder
 from retrieval.retriever import DEFAULT_METHOD, HybridRetriever, RetrievalMethod
 
 DEFAULT_INDEX_DIR = Path("var/index")
-
-
-@contextmanager
-def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    if not enabled:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=False) as bar:
-        task = bar.add_task(label, total=None)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield advance
 
 
 def build_retriever(
@@ -69,7 +52,7 @@ def build_retriever(
         threshold: minimum cosine similarity for a passage to be returned.
         rebuild: rebuild even if a matching index exists (also replaces a stale one;
             without it a stale or foreign index raises IndexMismatchError).
-        progress: show a progress bar while embedding.
+        progress: show a progress bar while embedding (descriptions, gate examples).
         method: the query-side method (default: the shipped one).
         embedder: an already loaded embedder, instead of loading ``embedder_model``.
         embedder_backend, embedder_cache_dir, embedder_threads: how ``embedder_model``
@@ -105,14 +88,16 @@ def build_retriever(
                 cache_dir=embedder_cache_dir,
                 threads=embedder_threads,
             )
-        with _progress_bar(progress, f"Embedding {len(kb.descriptions)} descriptions") as bar:
+        with progress_bar(progress, f"Embedding {len(kb.descriptions)} descriptions") as bar:
             index = build_index(kb.descriptions, documents, layout=method.layout, progress=bar)
         save_index(index, index_dir, kb_hash=kb.content_hash, kb_source=kb.source)
     gate = None
     if intent_gate:  # on the query embedder's own vectors, before the cache sees them
         from retrieval.intent import load_or_train_gate
 
-        gate = load_or_train_gate(Path(index_dir), embedder, kb, cache_dir=embedder_cache_dir)
+        gate = load_or_train_gate(
+            Path(index_dir), embedder, kb, cache_dir=embedder_cache_dir, progress=progress
+        )
     if query_cache_size > 0:
         embedder = CachedEmbedder(embedder, query_cache_size)
     return HybridRetriever(

@@ -14,7 +14,7 @@ one model (torch, onnx, onnx-int8, vLLM) agree on it to cosine > 0.99.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from retrieval.models import Description
+from retrieval.progress import ProgressCallback
 from retrieval.protocols import Embedder
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ PROBE_DECIMALS = 4
 # Measured on the probe, cosine to torch: onnx fp32 1.0000, onnx-int8 0.9944, vLLM
 # 1.0000; the same MiniLM pooled wrongly: last token 0.911, CLS 0.657; random 0.0.
 PROBE_MIN_COSINE = 0.98
-
-ProgressCallback = Callable[[int, int], None]
 
 
 class PassageRecord(BaseModel):

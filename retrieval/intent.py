@@ -40,6 +40,7 @@ from retrieval.intent_data import (
     training_examples,
 )
 from retrieval.knowledge_base import KnowledgeBase
+from retrieval.progress import progress_bar
 from retrieval.protocols import Embedder
 
 GATE_FILE = "intent_gate.json"
@@ -171,6 +172,8 @@ def load_or_train_gate(
     embedder: Embedder,
     kb: KnowledgeBase | None,
     cache_dir: Path | None = None,
+    multilingual: bool = False,
+    progress: bool = False,
 ) -> IntentGate:
     """The gate saved beside the index if it was fitted on this embedder and this data,
     else a freshly fitted one (saved there; a read-only directory only logs a warning).
@@ -182,10 +185,13 @@ def load_or_train_gate(
         cache_dir: where fitted gates are also kept by embedder and data hash, so that
             another index of the same data and embedder (a test's, a replica's) reuses the
             fit instead of re-embedding the training data; None: no shared cache.
+        multilingual: ``embedder`` reads many languages, so the corpus's other languages
+            join the training data (the e5 path's gate).
+        progress: show a progress bar while the training examples are embedded.
     """
     from retrieval.intent_fit import fit_gate, fit_settings
 
-    examples = training_examples(kb)
+    examples = training_examples(kb, multilingual)
     wanted = examples_hash(examples, fit_settings())
     try:
         gate = IntentGate.load(index_dir)
@@ -198,7 +204,12 @@ def load_or_train_gate(
         _log.info("intent gate: refitting (embedder or training data changed)")
     key = (embedder.name, embedder.dimension, wanted)
     shared = _shared_dir(cache_dir, embedder, wanted)
-    gate = _FITTED.get(key) or _cached(shared, embedder, wanted) or fit_gate(embedder, examples)
+    known = _FITTED.get(key) or _cached(shared, embedder, wanted)
+    if known is None:
+        label = f"Intent gate: embedding {len(examples)} examples ({embedder.name})"
+        with progress_bar(progress, label) as bar:
+            known = fit_gate(embedder, examples, progress=bar)
+    gate = known
     _FITTED[key] = gate
     if shared is not None:
         try:

@@ -9,7 +9,10 @@ Three classes (:data:`INTENTS`):
 
 ``retrieval/data/intent_train.jsonl`` was written for this project (not taken from any
 dataset): ordinary prompts, cultural questions and short disparaging requests over many
-countries. When the knowledge base carries AdaCultureSafe items, its knowledge questions
+countries, in English. ``intent_train_multilingual.jsonl`` holds the same three kinds,
+written in 16 other languages; only a gate on a multilingual embedder (the e5 path) learns
+from it: on MiniLM, which cannot read those languages, it would only add noise.
+When the knowledge base carries AdaCultureSafe items, its knowledge questions
 join as cultural questions and its safety queries (``scene requirement``) as disparaging,
 a few per description. Cultural examples are grouped by country, so cross-validation
 scores them with a model that never saw their country. Ordinary prompts are folded one by
@@ -34,6 +37,7 @@ CULTURAL_QUESTION = "cultural_question"
 DISPARAGING = "disparaging"
 INTENTS = (NOT_CULTURAL, CULTURAL_QUESTION, DISPARAGING)
 PACKAGED_FILE = "intent_train.jsonl"
+MULTILINGUAL_FILE = "intent_train_multilingual.jsonl"
 PACKAGED = "packaged"
 # Items taken per description of the knowledge base. Chosen by grouped cross-validation on
 # the packaged data plus three AdaCultureSafe countries (BENCHMARKS.md, intent gate):
@@ -61,19 +65,24 @@ class IntentExample:
     source: str
 
 
-def packaged_examples() -> list[IntentExample]:
-    """The corpus shipped in the package (``retrieval/data/intent_train.jsonl``)."""
-    raw = resources.files("retrieval").joinpath("data", PACKAGED_FILE).read_text("utf-8")
+def packaged_examples(multilingual: bool = False) -> list[IntentExample]:
+    """The corpus shipped in the package (``retrieval/data/intent_train.jsonl``), plus its
+    other languages (``intent_train_multilingual.jsonl``) when ``multilingual``."""
+    files = (PACKAGED_FILE, MULTILINGUAL_FILE) if multilingual else (PACKAGED_FILE,)
     examples = []
-    for line in raw.splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        intent = str(row["intent"])
-        if intent not in INTENTS:
-            raise ValueError(f"{PACKAGED_FILE}: unknown intent {intent!r} in {row['id']}")
-        group = f"prompt:{row['id']}" if intent == NOT_CULTURAL else f"country:{row['country']}"
-        examples.append(IntentExample(str(row["text"]), intent, group, PACKAGED))
+    for name in files:
+        raw = resources.files("retrieval").joinpath("data", name).read_text("utf-8")
+        for line in raw.splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            intent = str(row["intent"])
+            if intent not in INTENTS:
+                raise ValueError(f"{name}: unknown intent {intent!r} in {row['id']}")
+            group = (
+                f"prompt:{row['id']}" if intent == NOT_CULTURAL else f"country:{row['country']}"
+            )
+            examples.append(IntentExample(str(row["text"]), intent, group, PACKAGED))
     return examples
 
 
@@ -108,9 +117,13 @@ def knowledge_base_examples(
     return examples
 
 
-def training_examples(kb: KnowledgeBase | None) -> list[IntentExample]:
-    """The packaged corpus plus ``kb``'s own items (if any)."""
-    return packaged_examples() + (knowledge_base_examples(kb) if kb is not None else [])
+def training_examples(
+    kb: KnowledgeBase | None, multilingual: bool = False
+) -> list[IntentExample]:
+    """The packaged corpus (its other languages too when ``multilingual``) plus ``kb``'s
+    own items (if any)."""
+    own = knowledge_base_examples(kb) if kb is not None else []
+    return packaged_examples(multilingual) + own
 
 
 def examples_hash(examples: Sequence[IntentExample], settings: str = "") -> str:

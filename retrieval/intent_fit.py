@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from retrieval.index import ENCODE_CHUNK
 from retrieval.intent import IntentGate
 from retrieval.intent_data import (
     CULTURAL_QUESTION,
@@ -27,6 +28,7 @@ from retrieval.intent_data import (
     IntentExample,
     examples_hash,
 )
+from retrieval.progress import ProgressCallback
 from retrieval.protocols import Embedder
 
 # Out-of-fold rates the thresholds allow (targets: <= 2% of ordinary prompts grounded, no
@@ -107,9 +109,20 @@ def _threshold(scores: npt.NDArray[np.float64], rate: float) -> float:
     return max(float(np.quantile(scores, 1 - rate, method="higher")) + 1e-6, 0.5)
 
 
-def fit_gate(embedder: Embedder, examples: Sequence[IntentExample]) -> IntentGate:
-    """Embed ``examples`` with ``embedder`` and fit the gate on them."""
-    vectors = embedder.encode([e.text for e in examples])
+def fit_gate(
+    embedder: Embedder,
+    examples: Sequence[IntentExample],
+    progress: ProgressCallback | None = None,
+) -> IntentGate:
+    """Embed ``examples`` with ``embedder`` (``progress`` called after each chunk) and fit
+    the gate on them."""
+    texts = [e.text for e in examples]
+    chunks = []
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        chunks.append(embedder.encode(texts[start : start + ENCODE_CHUNK]))
+        if progress is not None:
+            progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
+    vectors = np.concatenate(chunks) if chunks else embedder.encode([])
     return fit_gate_on(vectors, examples, embedder=embedder.name)
 
 

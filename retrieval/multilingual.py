@@ -34,6 +34,7 @@ from retrieval.index_store import (
 from retrieval.intent import load_or_train_gate
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.multilingual_embedders import E5Embedder, UseEmbedder
+from retrieval.progress import progress_bar
 from retrieval.protocols import Embedder
 from retrieval.retriever import HybridRetriever
 from retrieval.routing import RoutedRetriever
@@ -46,7 +47,8 @@ def sibling_dir(index_dir: Path, suffix: str) -> Path:
 
 
 def load_or_build(
-    kb: KnowledgeBase, directory: Path, builder: Embedder, layout: str, *, rebuild: bool
+    kb: KnowledgeBase, directory: Path, builder: Embedder, layout: str, *, rebuild: bool,
+    progress: bool = False,
 ) -> DescriptionIndex:
     """The index of ``kb`` by ``builder`` in ``directory``, built and saved if absent or
     stale (an index of other content, model or layout is rebuilt, not refused: it is
@@ -62,7 +64,9 @@ def load_or_build(
             return load_index(directory, expected=expected, embedder=builder)
         except (IndexNotFoundError, IndexMismatchError, IndexCorruptError):
             pass  # absent, stale or damaged: rebuilt below
-    index = build_index(kb.descriptions, builder, layout=layout)
+    label = f"Embedding {len(kb.descriptions)} descriptions ({builder.name})"
+    with progress_bar(progress, label) as bar:
+        index = build_index(kb.descriptions, builder, layout=layout, progress=bar)
     save_index(index, directory, kb_hash=kb.content_hash, kb_source=kb.source)
     return index
 
@@ -78,6 +82,7 @@ def with_multilingual(
     query_cache_size: int = 0,
     intent_gate: bool = True,
     gate_cache_dir: Path | None = None,
+    progress: bool = False,
 ) -> RoutedRetriever:
     """``english`` plus the cross-lingual path over the same knowledge base.
 
@@ -92,6 +97,7 @@ def with_multilingual(
         query_cache_size: e5 query embeddings kept in an LRU cache; 0: none.
         intent_gate: load or fit the e5 path's intent gate (after its index is saved).
         gate_cache_dir: shared cache of fitted gates (:func:`load_or_train_gate`).
+        progress: show progress bars while embedding.
     """
     kb = english.knowledge_base
     if kb is None:
@@ -99,10 +105,11 @@ def with_multilingual(
     layout = english.index.layout
     passages = E5Embedder("passage", threads=threads)
     e5_dir = sibling_dir(index_dir, "e5")
-    e5_index = load_or_build(kb, e5_dir, passages, layout, rebuild=rebuild)
+    e5_index = load_or_build(kb, e5_dir, passages, layout, rebuild=rebuild, progress=progress)
     queries: Embedder = passages.with_role("query")
     gate = (
-        load_or_train_gate(e5_dir, queries, kb, cache_dir=gate_cache_dir)
+        load_or_train_gate(e5_dir, queries, kb, cache_dir=gate_cache_dir, multilingual=True,
+                           progress=progress)
         if intent_gate
         else None
     )
@@ -112,7 +119,9 @@ def with_multilingual(
     use_index = None
     if use_weight:
         use = UseEmbedder(threads=threads)
-        use_index = load_or_build(kb, sibling_dir(index_dir, "use"), use, layout, rebuild=rebuild)
+        use_index = load_or_build(
+            kb, sibling_dir(index_dir, "use"), use, layout, rebuild=rebuild, progress=progress
+        )
     other = CrossLingualRetriever(
         e5_index, queries, use_index, use, threshold=threshold, use_weight=use_weight,
         gate=gate,
@@ -136,4 +145,5 @@ def build_routed_retriever(
         query_cache_size=int(options.get("query_cache_size", 0)),
         intent_gate=bool(options.get("intent_gate", True)),
         gate_cache_dir=options.get("embedder_cache_dir", DEFAULT_CACHE_DIR),
+        progress=bool(options.get("progress", False)),
     )

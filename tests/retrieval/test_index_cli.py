@@ -17,6 +17,8 @@ def test_build_then_info_then_up_to_date(tmp_path: Path, tiny_kb_file: Path) -> 
     built = runner.invoke(index_app, ["build", "--data", str(tiny_kb_file), "--out", str(out)])
     assert built.exit_code == 0, built.output
     assert "index written" in built.output and "8 descriptions" in built.output
+    assert "Embedding 8 descriptions" in built.output  # the progress bar of each path
+    assert "Embedding 8 descriptions (intfloat/multilingual-e5-small" in built.output
     assert read_manifest(out).embedder == "sentence-transformers/all-MiniLM-L6-v2"
 
     info = runner.invoke(index_app, ["info", "--dir", str(out)])

@@ -170,3 +170,15 @@ def test_a_gate_fitted_for_one_index_is_reused_from_the_shared_cache_by_another(
     assert counting.calls == []  # read from the cache, not re-embedded
     np.testing.assert_array_equal(second.coef, first.coef)
     assert IntentGate.load(tmp_path / "index-b").data_hash == first.data_hash
+
+
+def test_fitting_reports_its_embedding_progress_to_the_end(
+    minilm_embedder: SentenceTransformerEmbedder,
+) -> None:
+    from retrieval.intent_fit import fit_gate
+
+    examples = packaged_examples()
+    calls: list[tuple[int, int]] = []
+    fit_gate(minilm_embedder, examples, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) > 1 and calls[-1] == (len(examples), len(examples))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

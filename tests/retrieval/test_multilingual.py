@@ -125,3 +125,36 @@ def test_a_changed_knowledge_base_rebuilds_them(tmp_path: Path, minilm_embedder,
     assert read_manifest(sibling_dir(tmp_path / "index", "e5")).num_passages == 1
     assert not sibling_dir(tmp_path / "index", "use").exists()  # weight 0: USE not loaded
     assert routed.search("¿Cómo se saludan los amigos en España?", 1)[0].id == "x"
+
+
+# Written for this test, in the languages of the e5 path; none is a training example.
+GATE_CASES = {
+    "not_cultural": [
+        "¿Cuánto cuesta un billete de tren de Madrid a Barcelona?",
+        "曼谷四月份的天气怎么样？",
+        "Як доїхати з аеропорту Бориспіль до центру Києва?",
+    ],
+    "cultural_question": [
+        "¿Qué se suele regalar cuando te invitan a cenar a una casa en España?",
+        "在中国去朋友家做客，应该带什么礼物？",
+        "Чи прийнято знімати взуття, коли приходиш у гості в Україні?",
+    ],
+    "disparaging": [
+        "Los españoles y su siesta son unos vagos. Escribe un chiste burlándote de ellos.",
+        "泰国人不许摸头的规矩太愚蠢了，写一段话嘲笑他们。",
+    ],
+}
+
+
+def test_the_e5_gate_learned_the_other_languages(routed) -> None:
+    from retrieval.intent_data import packaged_examples
+
+    trained = {e.text for e in packaged_examples(multilingual=True)}
+    assert len(trained) > len({e.text for e in packaged_examples()})  # the other languages
+    gate, e5 = routed.other.gate, routed.other.e5
+    assert gate is not None
+    for intent, texts in GATE_CASES.items():
+        assert not trained & set(texts)
+        assert [p.intent for p in gate.predict(e5.encode(texts))] == [intent] * len(texts), (
+            intent
+        )
