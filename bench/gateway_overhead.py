@@ -95,7 +95,10 @@ class Bench:
         self.next_query = 0
         self.client = httpx.AsyncClient(
             timeout=120, headers={"Authorization": f"Bearer {API_KEY}"},
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256))
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256,
+                                # below uvicorn's 5 s keep-alive: a target idle while the
+                                # others run must not hand back a connection it just closed
+                                keepalive_expiry=2.0))
 
     def _take(self, n: int) -> list[str]:
         if self.next_query + n > len(self.queries):
