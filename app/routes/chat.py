@@ -30,6 +30,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for code, text in {
         400: "Invalid request (the offending field is in `param`)",
         401: "Missing or invalid API key",
+        413: "Request body larger than `CULTURESAFE_MAX_BODY_BYTES`",
         429: "Rate limited (here or by the upstream)",
         502: "The model server is unreachable or failed",
         503: "Overloaded or not ready",

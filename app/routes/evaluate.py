@@ -39,6 +39,8 @@ _API_KEY_PATTERN = r"^[\x21-\x7e]{1,512}$"
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
 }
+# A body, only on POST: larger than CULTURESAFE_MAX_BODY_BYTES.
+TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"model": ErrorResponse}}
 
 
 class JobStoreUnavailable(GatewayError):
@@ -160,7 +162,7 @@ def _checked_id(run_id: str) -> str:
 
 
 @router.post("/evaluate", status_code=202, response_model=EvaluateAccepted,
-             responses={**ERRORS, 503: {"model": ErrorResponse}})
+             responses={**ERRORS, **TOO_LARGE, 503: {"model": ErrorResponse}})
 async def start_evaluation(
     body: EvaluateRequest, request: Request, settings: SettingsDep
 ) -> EvaluateAccepted:
