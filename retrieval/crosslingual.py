@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from retrieval.index import DescriptionIndex
+from retrieval.locations import LocationDetector, consistent
 from retrieval.models import Passage, Retrieval
 from retrieval.protocols import Embedder
 from retrieval.retriever import gated
@@ -76,6 +77,8 @@ class CrossLingualRetriever:
         threshold: minimum e5 cosine for a passage to be returned.
         use_weight: weight of the standardised USE cosine in the ranking.
         gate: the intent gate fitted on ``e5``'s query vectors (:meth:`retrieve_many`).
+        detector: applies the location rule (:func:`retrieval.locations.consistent`) with
+            the places it finds in a query, in any language; None: no rule.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class CrossLingualRetriever:
         threshold: float = DEFAULT_THRESHOLD,
         use_weight: float = USE_WEIGHT,
         gate: IntentGate | None = None,
+        detector: LocationDetector | None = None,
     ) -> None:
         for index, embedder in ((e5_index, e5), (use_index, use)):
             if index is not None and embedder is not None and embedder.name != index.embedder:
@@ -102,6 +106,7 @@ class CrossLingualRetriever:
         self.threshold = threshold
         self.use_weight = use_weight
         self.gate = gate
+        self.detector = detector
         self._locations = np.array([p.location.casefold() for p in e5_index.passages])
 
     def search_many(
@@ -156,10 +161,14 @@ class CrossLingualRetriever:
                 vectors = self.use.encode([queries[i] for i in rows])
                 extra = _standardised(passage_cosines(self.use_index, vectors))
                 ranking[rows] += self.use_weight * extra
-        return [self._rank(c, r, k, location) for c, r in zip(cosine, ranking, strict=True)]
+        return [
+            self._rank(q, c, r, k, location)
+            for q, c, r in zip(queries, cosine, ranking, strict=True)
+        ]
 
     def _rank(
         self,
+        query: str,
         cosine: npt.NDArray[np.float32],
         ranking: npt.NDArray[np.float32],
         k: int,
@@ -168,6 +177,9 @@ class CrossLingualRetriever:
         keep = cosine >= self.threshold
         if location is not None:
             keep &= self._locations == location.casefold()
+        elif self.detector is not None:
+            keep = consistent(keep, self._locations, self.detector.detect(query),
+                              self.detector.known)
         candidates = np.flatnonzero(keep)
         order = candidates[np.argsort(-ranking[candidates], kind="stable")][:k]
         records = self.e5_index.passages

@@ -125,6 +125,7 @@ def with_multilingual(
     other = CrossLingualRetriever(
         e5_index, queries, use_index, use, threshold=threshold, use_weight=use_weight,
         gate=gate,
+        detector=english.detector if english.method.location_consistent else None,
     )
     return RoutedRetriever(english, other)
 

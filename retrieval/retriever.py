@@ -27,7 +27,7 @@ from retrieval.index import (
 )
 from retrieval.knowledge_base import KnowledgeBase
 from retrieval.lexical import LexicalScorer
-from retrieval.locations import LocationDetector
+from retrieval.locations import LocationDetector, consistent
 from retrieval.models import Passage, Retrieval
 from retrieval.protocols import Embedder
 
@@ -125,6 +125,11 @@ class HybridRetriever:
         )
 
     @property
+    def detector(self) -> LocationDetector:
+        """The places-in-a-query detector of this index (its locations and the world's)."""
+        return self._detector
+
+    @property
     def locations(self) -> list[str]:
         """The distinct locations of the indexed descriptions, sorted."""
         return sorted({p.location for p in self.index.passages})
@@ -218,12 +223,9 @@ class HybridRetriever:
         keep = cosine >= self.threshold
         if location is not None:
             keep &= self._locations == location.casefold()
-        elif named and self.method.location_consistent:
-            # Named places that the index does not hold (Kenya) get nothing: another
-            # country's custom is no answer. Named index locations fall back if the method says.
-            same = keep & np.isin(self._locations, known)
-            if same.any() or not (known and self.method.location_fallback):
-                keep = same
+        elif self.method.location_consistent:
+            keep = consistent(keep, self._locations, named, self._detector.known,
+                              self.method.location_fallback)
         candidates = np.flatnonzero(keep)
         if candidates.size == 0:
             return []

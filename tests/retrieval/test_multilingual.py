@@ -158,3 +158,22 @@ def test_the_e5_gate_learned_the_other_languages(routed) -> None:
         assert [p.intent for p in gate.predict(e5.encode(texts))] == [intent] * len(texts), (
             intent
         )
+
+
+def test_the_location_rule_holds_on_the_cross_lingual_path(routed) -> None:
+    other = routed.other
+    assert other.detector is not None  # the English path's rule, shared
+    free = replace_detector(other, None)
+    kenya = "¿Regalar un reloj en Kenia trae mala suerte?"  # a country the KB lacks
+    assert [p.id for p in free.search_many([kenya], 3, languages=["es"])[0]][:1] == ["cn-clock"]
+    assert other.search_many([kenya], 3, languages=["es"])[0] == []
+    spain = "¿En España la gente se saluda juntando las palmas de las manos?"
+    assert "th-wai" in [p.id for p in free.search_many([spain], 3, languages=["es"])[0]]
+    found = other.search_many([spain], 3, languages=["es"])[0]
+    assert found and {p.location for p in found} == {"Spain"}
+
+
+def replace_detector(retriever: CrossLingualRetriever, detector) -> CrossLingualRetriever:
+    return CrossLingualRetriever(
+        retriever.e5_index, retriever.e5, retriever.use_index, retriever.use,
+        threshold=retriever.threshold, use_weight=retriever.use_weight, detector=detector)
