@@ -20,18 +20,17 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import track
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from retrieval.index import ENCODE_CHUNK  # noqa: E402
+from retrieval.index import encode_in_chunks  # noqa: E402
 from retrieval.intent_data import training_examples  # noqa: E402
 from retrieval.intent_fit import fit_gate_on  # noqa: E402
 from retrieval.knowledge_base import load_knowledge_base  # noqa: E402
 from retrieval.multilingual_embedders import E5Embedder  # noqa: E402
+from retrieval.progress import progress_bar  # noqa: E402
 
 NATURAL = ROOT / "bench/sets/natural"
 
@@ -60,11 +59,8 @@ def main() -> None:
                 "+ other languages": training_examples(kb, True)}
     texts = sorted({e.text for ex in variants.values() for e in ex}
                    | {t for ts in questions.values() for t in ts})
-    chunks = [texts[i : i + ENCODE_CHUNK] for i in range(0, len(texts), ENCODE_CHUNK)]
-    encoded = [embedder.encode(chunk)
-               for chunk in track(chunks, description=f"Embedding {len(texts)} texts with e5",
-                                  console=Console(stderr=True))]
-    vectors = dict(zip(texts, np.concatenate(encoded), strict=True))
+    with progress_bar(True, f"Embedding {len(texts)} texts with e5") as bar:
+        vectors = dict(zip(texts, encode_in_chunks(embedder, texts, bar), strict=True))
     langs = sorted(questions, key=lambda lang: (lang != "en", lang))
     print("| gate | cultural thr | CV ordinary | CV questions | CV disparaging | "
           + " | ".join(langs) + " |")

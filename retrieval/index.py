@@ -45,6 +45,19 @@ PROBE_DECIMALS = 4
 PROBE_MIN_COSINE = 0.98
 
 
+def encode_in_chunks(
+    embedder: Embedder, texts: Sequence[str], progress: ProgressCallback | None = None
+) -> npt.NDArray[np.float32]:
+    """``embedder.encode(texts)`` in chunks of :data:`ENCODE_CHUNK`, calling ``progress``
+    with (texts done, total) after each."""
+    chunks = []
+    for start in range(0, len(texts), ENCODE_CHUNK):
+        chunks.append(embedder.encode(texts[start : start + ENCODE_CHUNK]))
+        if progress is not None:
+            progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
+    return np.concatenate(chunks) if chunks else embedder.encode([])
+
+
 class PassageRecord(BaseModel):
     """What the index remembers of one description (no benchmark questions)."""
 
@@ -156,17 +169,13 @@ def build_index(
     rows = list(range(len(texts)))
     probe = embedder_probe(embedder)
     index = faiss.IndexFlatIP(embedder.dimension)
-    total = len(texts)
-    for start in range(0, total, ENCODE_CHUNK):
-        vectors = embedder.encode(texts[start : start + ENCODE_CHUNK])
-        if vectors.shape[1] != embedder.dimension:
-            raise ValueError(
-                f"embedder {embedder.name!r} returned dimension {vectors.shape[1]}, "
-                f"declared {embedder.dimension}"
-            )
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        if progress is not None:
-            progress(min(start + ENCODE_CHUNK, total), total)
+    vectors = encode_in_chunks(embedder, texts, progress)
+    if vectors.shape[1] != embedder.dimension:
+        raise ValueError(
+            f"embedder {embedder.name!r} returned dimension {vectors.shape[1]}, "
+            f"declared {embedder.dimension}"
+        )
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     passages = tuple(
         PassageRecord(id=d.id, location=d.location, description=d.description, source=d.source)
         for d in descriptions

@@ -204,13 +204,12 @@ def load_or_train_gate(
         _log.info("intent gate: refitting (embedder or training data changed)")
     key = (embedder.name, embedder.dimension, wanted)
     shared = _shared_dir(cache_dir, embedder, wanted)
-    known = _FITTED.get(key) or _cached(shared, embedder, wanted)
-    if known is None:
+    fitted = _FITTED.get(key) or _cached(shared, embedder, wanted)
+    if fitted is None:
         label = f"Intent gate: embedding {len(examples)} examples ({embedder.name})"
         with progress_bar(progress, label) as bar:
-            known = fit_gate(embedder, examples, progress=bar)
-    gate = known
-    _FITTED[key] = gate
+            fitted = fit_gate(embedder, examples, progress=bar)
+    _FITTED[key] = gate = fitted
     if shared is not None:
         try:
             gate.save(shared)

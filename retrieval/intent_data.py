@@ -69,20 +69,19 @@ def packaged_examples(multilingual: bool = False) -> list[IntentExample]:
     """The corpus shipped in the package (``retrieval/data/intent_train.jsonl``), plus its
     other languages (``intent_train_multilingual.jsonl``) when ``multilingual``."""
     files = (PACKAGED_FILE, MULTILINGUAL_FILE) if multilingual else (PACKAGED_FILE,)
+    return [example for name in files for example in _corpus(name)]
+
+
+def _corpus(name: str) -> list[IntentExample]:
+    """The examples of one packaged file (``retrieval/data/<name>``)."""
+    raw = resources.files("retrieval").joinpath("data", name).read_text("utf-8")
     examples = []
-    for name in files:
-        raw = resources.files("retrieval").joinpath("data", name).read_text("utf-8")
-        for line in raw.splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            intent = str(row["intent"])
-            if intent not in INTENTS:
-                raise ValueError(f"{name}: unknown intent {intent!r} in {row['id']}")
-            group = (
-                f"prompt:{row['id']}" if intent == NOT_CULTURAL else f"country:{row['country']}"
-            )
-            examples.append(IntentExample(str(row["text"]), intent, group, PACKAGED))
+    for row in (json.loads(line) for line in raw.splitlines() if line.strip()):
+        intent = str(row["intent"])
+        if intent not in INTENTS:
+            raise ValueError(f"{name}: unknown intent {intent!r} in {row['id']}")
+        group = f"prompt:{row['id']}" if intent == NOT_CULTURAL else f"country:{row['country']}"
+        examples.append(IntentExample(str(row["text"]), intent, group, PACKAGED))
     return examples
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.index import ENCODE_CHUNK
+from retrieval.index import encode_in_chunks
 from retrieval.intent import IntentGate
 from retrieval.intent_data import (
     CULTURAL_QUESTION,
@@ -116,13 +116,7 @@ def fit_gate(
 ) -> IntentGate:
     """Embed ``examples`` with ``embedder`` (``progress`` called after each chunk) and fit
     the gate on them."""
-    texts = [e.text for e in examples]
-    chunks = []
-    for start in range(0, len(texts), ENCODE_CHUNK):
-        chunks.append(embedder.encode(texts[start : start + ENCODE_CHUNK]))
-        if progress is not None:
-            progress(min(start + ENCODE_CHUNK, len(texts)), len(texts))
-    vectors = np.concatenate(chunks) if chunks else embedder.encode([])
+    vectors = encode_in_chunks(embedder, [e.text for e in examples], progress)
     return fit_gate_on(vectors, examples, embedder=embedder.name)
 
 

@@ -185,9 +185,10 @@ class LocationDetector:
             for alias in aliases:
                 exclusive[alias].add(target)
             for name in native.get(country.name, ()):
-                if _normalise(name) and _normalise(name) == " ".join(name.lower().split()):
-                    capitalised.add(_normalise(name))
-                    exclusive[_normalise(name)].add(target)
+                key = _normalise(name)
+                if key and key == " ".join(name.lower().split()):  # read whole as Latin words
+                    capitalised.add(key)
+                    exclusive[key].add(target)
                 elif not _WORD.search(name):
                     other[name].add(target)
             for city in country.cities:
@@ -213,12 +214,12 @@ class LocationDetector:
         self._longest = max((a.count(" ") + 1 for a in self._aliases), default=1)
         self._capitalised = {a for a in capitalised if len(self._aliases.get(a, ())) == 1}
         found: dict[str, set[str]] = defaultdict(set)  # literal found -> places
-        patterns: dict[str, None] = {}  # ordered, no repeats
-        for name in sorted(other, key=len, reverse=True):  # longest first: インドネシア, インド
-            pattern, literal = _native_pattern(name)
-            patterns.setdefault(pattern, None)
+        longest_first = sorted(other, key=len, reverse=True)  # インドネシア before インド
+        patterns = [_native_pattern(name) for name in longest_first]
+        for name, (_, literal) in zip(longest_first, patterns, strict=True):
             found[literal] |= other[name]
-        self._other = re.compile("|".join(patterns)) if patterns else None
+        alternatives = dict.fromkeys(pattern for pattern, _ in patterns)  # ordered, no repeats
+        self._other = re.compile("|".join(alternatives)) if alternatives else None
         self._other_places = {literal: frozenset(p) for literal, p in found.items()}
 
     def detect(self, text: str) -> list[str]:
