@@ -178,8 +178,8 @@ class CrossLingualRetriever:
         if location is not None:
             keep &= self._locations == location.casefold()
         elif self.detector is not None:
-            keep = consistent(keep, self._locations, self.detector.detect(query),
-                              self.detector.known)
+            named = self.detector.detect(query, other_language=True)
+            keep = consistent(keep, self._locations, named, self.detector.known)
         candidates = np.flatnonzero(keep)
         order = candidates[np.argsort(-ranking[candidates], kind="stable")][:k]
         records = self.e5_index.passages

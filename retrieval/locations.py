@@ -5,12 +5,8 @@ country gets alias words from general sources, none tuned to a benchmark item:
 
 * ``retrieval/data/locations.jsonl`` (written by ``retrieval/data/make_locations.py`` from
   GeoNames and countryinfo): every country's names and demonyms, its capital and big cities;
-* its name in the languages the multilingual path serves (``location_names.jsonl``, from
-  the Unicode CLDR by ``make_location_names.py``): "España", "Україна", "泰国", "タイ".
-  Latin-script names count only when capitalised; names in scripts without spaces (Han,
-  kana, Hangul, Thai) are found inside words, longest first ("インドネシア" is not "インド"),
-  katakana only as a whole katakana word ("タイ", not the "タイ" of "ネクタイ"), and a
-  Cyrillic name by its stem at a word start ("Україн" of "в Україні");
+* its names and adjectives in the languages the multilingual path serves ("España",
+  "Україна", "泰国", "coreanos", "японської"; :mod:`retrieval.native_names`);
 * words mined from the knowledge base's own descriptions: capitalised words that occur
   in several descriptions of one location and (almost) never in another's, e.g. a
   festival or a language. A new location's descriptions bring its own words.
@@ -32,6 +28,18 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
+from retrieval.native_names import (
+    APOSTROPHES,
+    NativeMatcher,
+    NativeWords,
+    fold,
+    is_latin,
+    latin_stem,
+    long_stem,
+    stem_match,
+    world_native,
+)
+
 # A word; hyphens split ("Kenya-based"), apostrophes stay inside ("Xi'an").
 _WORD = re.compile(r"[A-Za-zÀ-ɏḀ-ỿ][\w'’]*")  # a Latin-script word
 _POSSESSIVE = re.compile(r"'s?$")  # "Spain's", "Thais'"
@@ -50,25 +58,6 @@ class Country:
     aliases: tuple[str, ...]  # its names and demonyms: they name this country alone
     cities: tuple[str, ...]  # a city name may be shared by several countries
     common_words: tuple[str, ...]  # aliases or cities that are also ordinary English words
-
-
-@cache
-def world_names() -> dict[str, tuple[str, ...]]:
-    """Country -> its names in other languages (``retrieval/data/location_names.jsonl``)."""
-    text = resources.files("retrieval").joinpath("data", "location_names.jsonl").read_text("utf-8")
-    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return {r["country"]: tuple(sorted(set(r["names"].values()))) for r in rows}
-
-
-def _native_pattern(name: str) -> tuple[str, str]:
-    """(regex, the literal it finds) for ``name`` (not Latin script), with its script's
-    boundary: katakana as a whole katakana word, Cyrillic by its stem at a word start."""
-    if all("\u30a0" <= c <= "\u30ff" or not c.isalpha() for c in name):
-        return f"(?<![\u30a0-\u30ff]){re.escape(name)}(?![\u30a0-\u30ff])", name
-    if all("\u0400" <= c <= "\u04ff" or not c.isalpha() for c in name):
-        stem = name[:-1] if len(name) >= 5 and name[-1] in "аяіийьоеюєї" else name
-        return f"(?<![^\\W\\d_]){re.escape(stem)}", stem
-    return re.escape(name), name
 
 
 @cache
@@ -158,8 +147,8 @@ class LocationDetector:
         descriptions: (location, description) pairs to mine location words from; a city
             of another country that they mention is not taken as naming that country.
         world: the countries to know besides; default :func:`world_countries`.
-        names: their names in other languages; default :func:`world_names` (none when
-            ``world`` is given).
+        names: their names and adjectives in other languages; default
+            :func:`retrieval.native_names.world_native` (none when ``world`` is given).
     """
 
     def __init__(
@@ -167,13 +156,15 @@ class LocationDetector:
         locations: Iterable[str],
         descriptions: Iterable[tuple[str, str]] = (),
         world: Sequence[Country] | None = None,
-        names: Mapping[str, Sequence[str]] | None = None,
+        names: Mapping[str, NativeWords] | None = None,
     ) -> None:
         self.known = frozenset(locations)
         descriptions = list(descriptions)
         countries = world_countries() if world is None else world
-        native = (world_names() if world is None else {}) if names is None else names
+        native = (world_native() if world is None else {}) if names is None else names
         other: dict[str, set[str]] = defaultdict(set)  # names in other scripts
+        stems: dict[str, set[str]] = defaultdict(set)  # Latin adjectives, by stem
+        adjectives: set[str] = set()  # the adjectives of ``other``
         capitalised: set[str] = set()  # Latin-script names in other languages
         by_name = {_normalise(location): location for location in sorted(self.known)}
         exclusive: dict[str, set[str]] = defaultdict(set)  # names and demonyms: no cities
@@ -184,20 +175,30 @@ class LocationDetector:
             target = next((by_name[a] for a in sorted(aliases) if a in by_name), country.name)
             for alias in aliases:
                 exclusive[alias].add(target)
-            for name in native.get(country.name, ()):
+            spoken = native.get(country.name, NativeWords((), ()))
+            # Vietnamese adjectives ("Nhật") are capitalised words, like names.
+            for name in (*spoken.names, *(w for lang, w in spoken.adjectives if lang == "vi")):
                 key = _normalise(name)
-                if key and key == " ".join(name.lower().split()):  # read whole as Latin words
-                    capitalised.add(key)
+                if key and key == " ".join(name.lower().replace("-", " ").split()):
+                    capitalised.add(key)  # read whole as Latin words
                     exclusive[key].add(target)
                 elif not _WORD.search(name):
                     other[name].add(target)
+            for lang, word in spoken.adjectives:
+                if lang == "vi" or not long_stem(word):
+                    continue
+                if is_latin(word):
+                    stems[latin_stem(word)].add(target)
+                else:
+                    other[word].add(target)
+                    adjectives.add(word)
             for city in country.cities:
                 shared[_normalise(city)].add(target)
             common |= {_normalise(w) for w in country.common_words}
         for alias, location in by_name.items():
             exclusive[alias] = {location}
-        for location, words in mine_location_words(descriptions).items():
-            for word in words:
+        for location, mined in mine_location_words(descriptions).items():
+            for word in mined:
                 shared[_normalise(word)].add(location)
         # A city elsewhere whose name the knowledge base itself uses ("Camino de Santiago",
         # "Na Konya", "Virgin Mary") is no sign that a text is about that other country.
@@ -213,20 +214,17 @@ class LocationDetector:
         self._cased = {a for a in common if not self._aliases.get(a, self.known) & self.known}
         self._longest = max((a.count(" ") + 1 for a in self._aliases), default=1)
         self._capitalised = {a for a in capitalised if len(self._aliases.get(a, ())) == 1}
-        found: dict[str, set[str]] = defaultdict(set)  # literal found -> places
-        longest_first = sorted(other, key=len, reverse=True)  # インドネシア before インド
-        patterns = [_native_pattern(name) for name in longest_first]
-        for name, (_, literal) in zip(longest_first, patterns, strict=True):
-            found[literal] |= other[name]
-        alternatives = dict.fromkeys(pattern for pattern, _ in patterns)  # ordered, no repeats
-        self._other = re.compile("|".join(alternatives)) if alternatives else None
-        self._other_places = {literal: frozenset(p) for literal, p in found.items()}
+        self._stems = {stem: frozenset(p) for stem, p in stems.items() if stem not in common}
+        self._native = NativeMatcher(other, adjectives)
 
-    def detect(self, text: str) -> list[str]:
+    def detect(self, text: str, *, other_language: bool = False) -> list[str]:
         """Places named in ``text``, most mentioned first (ties: first mentioned).
 
         Knowledge-base locations and other countries alike; :attr:`known` tells them apart.
+        ``other_language``: the text is not English, so a Latin word may be the adjective
+        of another language ("coreanos"); in English text "Tamil" or "round" is none.
         """
+        text = text.translate(APOSTROPHES)
         words = _words(text)
         counts: Counter[str] = Counter()
         start = 0
@@ -241,8 +239,18 @@ class LocationDetector:
                     start += size
                     break
             else:
+                counts.update(sorted(self._word_places(*words[start], other_language)))
                 start += 1
-        if self._other is not None and not text.isascii():
-            for match in self._other.finditer(text):
-                counts.update(sorted(self._other_places[match.group()]))
+        for places in self._native.find(text):
+            counts.update(sorted(places))
         return [location for location, _ in counts.most_common()]
+
+    def _word_places(
+        self, word: str, proper: bool, capitalised: bool, other_language: bool
+    ) -> frozenset[str]:
+        """A single word no alias matched: a Latin adjective's inflection ("coreanos"), or a
+        proper noun with a suffix after an apostrophe (Turkish "Japonya'da")."""
+        base = word.split("'")[0] if capitalised else word
+        if base != word and base in self._aliases and (base not in self._cased or proper):
+            return self._aliases[base]
+        return stem_match(fold(base), self._stems) if other_language else frozenset()

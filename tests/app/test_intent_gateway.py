@@ -19,6 +19,7 @@ import pytest
 
 from app.config import Settings
 from app.main import create_app
+from retrieval.knowledge_base import load_knowledge_base
 from retrieval.multilingual import build_routed_retriever
 from retrieval.routing import RoutedRetriever
 from tests.fakes import loopback
@@ -63,6 +64,11 @@ def client(routed: RoutedRetriever, upstream: FakeOpenAI) -> Iterator[openai.Ope
 @pytest.fixture(scope="module")
 def ungated(routed: RoutedRetriever, upstream: FakeOpenAI) -> Iterator[openai.OpenAI]:
     yield from _client(routed, upstream, intent_gate=False)
+
+
+@pytest.fixture(scope="module")
+def instructed(routed: RoutedRetriever, upstream: FakeOpenAI) -> Iterator[openai.OpenAI]:
+    yield from _client(routed, upstream, grounding_technique="instruct")
 
 
 def ask(client: openai.OpenAI, upstream: FakeOpenAI, text: str, *, stream: bool,
@@ -131,6 +137,26 @@ def test_a_non_english_question_is_grounded_by_the_e5_gate(
     if question == UKRAINIAN_FLOWERS:  # the Thai one ("... rude?") gets the other voice
         assert details["intent"] == "cultural_question"
     assert routed.other.gate is not None and routed.other.gate.embedder == routed.other.e5.name
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [(UKRAINIAN_FLOWERS, "starter-ua-002"), (THAI_HEAD, "starter-th-001")],
+)
+def test_a_non_english_question_reaches_the_model_with_its_description(
+    instructed: openai.OpenAI, upstream: FakeOpenAI, question: str, expected: str
+) -> None:
+    upstream.received.clear()
+    resp = instructed.chat.completions.create(
+        model="fake-ok", messages=[{"role": "user", "content": question}]
+    )
+    details: dict[str, Any] = (resp.model_extra or {})["culturesafe"]
+    assert details["applied"] is True
+    assert expected in [c["id"] for c in details["citations"]]
+    description = load_knowledge_base(None).by_id(expected).description
+    sent = upstream.received[-1]["messages"]
+    assert sent[0]["role"] == "system" and description[:60] in sent[0]["content"]
+    assert sent[-1] == {"role": "user", "content": question}
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -47,6 +47,44 @@ def test_places_are_found_however_the_user_names_them(
     assert detector.detect(text) == places
 
 
+@pytest.mark.parametrize(
+    ("text", "places"),
+    [
+        # adjectives and demonyms: the CLDR name of the country's own language
+        ("¿Qué reglas hay para beber con compañeros coreanos mayores?",
+         ["North Korea", "South Korea"]),  # Spanish, plural
+        ("Was ist bei einer polnischen Beerdigung zu beachten?", ["Poland"]),  # German
+        ("Pourquoi les familles vietnamiennes ont-elles un autel ?", ["Vietnam"]),  # French
+        ("Что принято дарить японским коллегам?", ["Japan"]),  # Russian, inflected
+        ("Тайська звичка кланятися статуям", ["Thailand"]),  # Ukrainian, capitalised
+        ("Sang Nhật ở nhờ nhà người quen thì nên mang quà gì?", ["Japan"]),  # Vietnamese
+        ("ما آداب زيارة بيت ياباني؟", ["Japan"]),  # Arabic
+        # case endings: consonant change, fleeting vowel, Turkish suffix after an apostrophe
+        ("Які традиції на весіллі в Мексиці?", ["Mexico"]),
+        ("Чи можна туристам їсти на вулиці в Єгипті?", ["Egypt"]),
+        ("Як у Вʼєтнамі святкують Тет?", ["Vietnam"]),  # the apostrophe CLDR writes
+        ("Tayland'da tapınaklara girerken nelere dikkat etmek lazım?", ["Thailand"]),
+        # and what they must not read as a place
+        ("В каком году пала Берлинская стена?", []),  # "пала" (fell), not Palauan
+        ("Чи можна самому брати щось із холодильника?", []),  # not Samoa
+        ("भारत में लोग उन्हें आंटी बुलाओ क्यों कहते हैं?", ["India"]),  # not the Lao of बुलाओ
+        ("Y un chinche en la cama", []),  # a stem under five letters ("chin") is no adjective
+    ],
+)
+def test_other_languages_name_places_by_adjective_and_case_form(
+    detector: LocationDetector, text: str, places: list[str],
+) -> None:
+    assert detector.detect(text, other_language=True) == places
+
+
+def test_foreign_adjectives_are_not_read_in_english_text(detector: LocationDetector) -> None:
+    # "Tamil" (a language of Sri Lanka and Singapore), "round" (the French stem of
+    # Kirundi), "islands" (of Icelandic): ordinary English, not other countries
+    text = "We drove round the islands and heard Tamil spoken"
+    assert detector.detect(text) == []
+    assert "Burundi" in detector.detect(text, other_language=True)  # why the flag exists
+
+
 def test_an_ordinary_word_names_a_country_only_as_a_proper_noun(
     detector: LocationDetector,
 ) -> None:
